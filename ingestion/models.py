@@ -1,0 +1,133 @@
+"""The catalogue, the viewers and their ratings, in MovieLens terms.
+
+``Movie`` and ``Viewer`` keep the MovieLens ids as primary keys so the ids a client sees in
+the API are the data set's own ids.
+"""
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+MIN_SCORE = 1
+MAX_SCORE = 5
+
+
+class Genre(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Movie(models.Model):
+    id = models.PositiveIntegerField(primary_key=True, verbose_name="MovieLens id")
+    title = models.CharField(max_length=255)
+    year = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
+    release_date = models.DateField(null=True, blank=True)
+    video_release_date = models.DateField(null=True, blank=True)
+    imdb_url = models.URLField("IMDb URL", max_length=255, blank=True)
+    genres = models.ManyToManyField(Genre, related_name="movies", blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Viewer(models.Model):
+    class Gender(models.TextChoices):
+        MALE = "M", "Male"
+        FEMALE = "F", "Female"
+
+    id = models.PositiveIntegerField(primary_key=True, verbose_name="MovieLens user id")
+    # Blank demographics: viewers created through the API arrive without them.
+    age = models.PositiveSmallIntegerField(null=True, blank=True)
+    gender = models.CharField(max_length=1, choices=Gender.choices, blank=True)
+    occupation = models.CharField(max_length=64, blank=True, db_index=True)
+    zip_code = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Viewer {self.id}"
+
+
+class Rating(models.Model):
+    # The composite indexes below cover both foreign keys, so no single-column ones.
+    viewer = models.ForeignKey(
+        Viewer, on_delete=models.CASCADE, related_name="ratings", db_index=False
+    )
+    movie = models.ForeignKey(
+        Movie, on_delete=models.CASCADE, related_name="ratings", db_index=False
+    )
+    score = models.PositiveSmallIntegerField(
+        choices=[(value, str(value)) for value in range(MIN_SCORE, MAX_SCORE + 1)],
+        validators=[MinValueValidator(MIN_SCORE), MaxValueValidator(MAX_SCORE)],
+    )
+    rated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["viewer", "movie"], name="rating_one_per_viewer_movie"),
+            models.CheckConstraint(
+                condition=Q(score__gte=MIN_SCORE, score__lte=MAX_SCORE),
+                name="rating_score_between_1_and_5",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["viewer", "rated_at"], name="rating_viewer_history"),
+            models.Index(fields=["movie", "rated_at"], name="rating_movie_ratings"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.viewer_id} → {self.movie_id}: {self.score}"
+
+
+class DatasetImport(models.Model):
+    """One attempt of ``loadml100k``, kept whether it succeeded or not."""
+
+    class Source(models.TextChoices):
+        AUTO = "auto", "Automatic (not resolved)"
+        PATH = "path", "GroupLens folder"
+        ZIP = "zip", "GroupLens zip"
+        GROUPLENS = "grouplens", "GroupLens download"
+        PYPI = "pypi", "recbole wheel from PyPI"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    source = models.CharField(max_length=16, choices=Source.choices)
+    location = models.CharField(max_length=1024, blank=True, help_text="Folder, file or URL.")
+    checksum = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 over the files that were read."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    genres_read = models.PositiveIntegerField(default=0)
+    movies_read = models.PositiveIntegerField(default=0)
+    viewers_read = models.PositiveIntegerField(default=0)
+    ratings_read = models.PositiveIntegerField(default=0)
+    ratings_created = models.PositiveIntegerField(default=0)
+    ratings_updated = models.PositiveIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} ({self.get_source_display()}, {self.status})"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,237 @@
+"""Loading MovieLens-100k into the database: resolve a source, read it, write it atomically.
+
+``movielens_import`` is the one entry point; the ``loadml100k`` command only parses
+arguments and prints. Every attempt leaves a ``DatasetImport`` row, and a failed attempt
+leaves the catalogue, viewers and ratings exactly as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from . import downloads, sources
+from .bulk import UnsupportedDatabase, upsert_frame
+from .models import DatasetImport, Genre, Movie, Rating, Viewer
+
+logger = logging.getLogger(__name__)
+
+Source = DatasetImport.Source
+Reader = Callable[..., sources.MovieLensData]
+
+
+class ImportProgress(Protocol):
+    """What a progress display needs from the loader (the command wires tqdm to it)."""
+
+    def begin(self, stage: str, total: int) -> None: ...
+
+    def advance(self, rows: int) -> None: ...
+
+
+class DatasetImportError(Exception):
+    """The load failed; the message is one line meant for the operator."""
+
+    def __init__(self, message: str, dataset_import: DatasetImport) -> None:
+        super().__init__(message)
+        self.dataset_import = dataset_import
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    source: str
+    location: str
+    path: Path
+    reader: Reader
+
+
+def default_folder() -> Path:
+    return Path(settings.VIDEOREC_DATA_DIR) / "ml-100k"
+
+
+def download_cache() -> Path:
+    return Path(settings.VIDEOREC_DATA_DIR) / "downloads"
+
+
+def movielens_source_resolve(*, source: str, path: Path | None = None) -> ResolvedSource:
+    """Turn the operator's choice into a readable file or folder, downloading if needed.
+
+    ``auto`` tries, in order: the ``data/ml-100k`` folder, a cached download, the GroupLens
+    download, and the ``recbole`` wheel from the package index.
+    """
+    cache = download_cache()
+    if source == Source.PATH:
+        folder = Path(path) if path else default_folder()
+        return ResolvedSource(Source.PATH, str(folder), folder, sources.read_grouplens_folder)
+    if source == Source.ZIP:
+        if path is None:
+            raise ValueError("the zip source needs the path of ml-100k.zip")
+        return ResolvedSource(Source.ZIP, str(path), Path(path), sources.read_grouplens_zip)
+    if source == Source.GROUPLENS:
+        url = settings.VIDEOREC_GROUPLENS_URL
+        archive = downloads.download_grouplens_zip(
+            cache, url=url, timeout=settings.VIDEOREC_DOWNLOAD_TIMEOUT
+        )
+        return ResolvedSource(Source.GROUPLENS, url, archive, sources.read_grouplens_zip)
+    if source == Source.PYPI:
+        wheel = downloads.download_recbole_wheel(cache)
+        return ResolvedSource(
+            Source.PYPI,
+            f"{sources.RECBOLE_REQUIREMENT} ({wheel})",
+            wheel,
+            sources.read_recbole_wheel,
+        )
+    if source != Source.AUTO:
+        raise ValueError(f"unknown source {source!r}")
+    if (default_folder() / "u.data").is_file():
+        return movielens_source_resolve(source=Source.PATH, path=default_folder())
+    if downloads.cached_grouplens_zip(cache) or not downloads.cached_recbole_wheel(cache):
+        try:
+            return movielens_source_resolve(source=Source.GROUPLENS)
+        except downloads.DownloadError as exc:
+            logger.warning("%s; trying the copy on PyPI instead", exc)
+    return movielens_source_resolve(source=Source.PYPI)
+
+
+def movielens_import(
+    *,
+    source: str = Source.AUTO,
+    path: Path | None = None,
+    progress: ImportProgress | None = None,
+) -> DatasetImport:
+    """Load MovieLens-100k from ``source`` in one transaction and record the attempt.
+
+    Raises :class:`DatasetImportError` with a one-line message when anything is wrong; the
+    database is then unchanged apart from the failed ``DatasetImport`` row.
+    """
+    record = DatasetImport.objects.create(source=source, location=str(path or ""))
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    try:
+        resolved = movielens_source_resolve(source=source, path=path)
+        record.source, record.location = resolved.source, resolved.location
+        timings["fetch"] = _lap(clock)
+
+        clock = time.perf_counter()
+        data = resolved.reader(
+            resolved.path,
+            known_movie_ids=frozenset(Movie.objects.values_list("id", flat=True)),
+            known_viewer_ids=frozenset(Viewer.objects.values_list("id", flat=True)),
+        )
+        record.checksum = data.checksum
+        record.genres_read = len(data.genres)
+        record.movies_read = len(data.movies)
+        record.viewers_read = len(data.viewers)
+        record.ratings_read = len(data.ratings)
+        timings["read"] = _lap(clock)
+
+        clock = time.perf_counter()
+        with transaction.atomic():
+            counts = _write(data, progress)
+        record.ratings_created, record.ratings_updated = counts
+        timings["write"] = _lap(clock)
+    except (
+        sources.DataFormatError,
+        downloads.DownloadError,
+        UnsupportedDatabase,
+        DatabaseError,
+        ValueError,
+    ) as exc:
+        _finish(record, DatasetImport.Status.FAILED, timings, error=str(exc))
+        raise DatasetImportError(str(exc), record) from exc
+    _finish(record, DatasetImport.Status.SUCCEEDED, timings)
+    return record
+
+
+def _lap(start: float) -> float:
+    return round(time.perf_counter() - start, 3)
+
+
+def _finish(
+    record: DatasetImport, status: str, timings: dict[str, float], *, error: str = ""
+) -> None:
+    record.status = status
+    record.timings = timings
+    record.error_message = error
+    record.finished_at = timezone.now()
+    record.save()
+
+
+def _write(data: sources.MovieLensData, progress: ImportProgress | None) -> tuple[int, int]:
+    def stage(name: str, total: int) -> Callable[[int], None] | None:
+        if progress is None:
+            return None
+        progress.begin(name, total)
+        return progress.advance
+
+    upsert_frame(
+        Genre._meta.db_table,
+        pd.DataFrame({"name": list(data.genres)}),
+        key=["name"],
+    )
+    genre_ids = dict(Genre.objects.filter(name__in=data.genres).values_list("name", "id"))
+
+    movies = data.movies
+    upsert_frame(
+        Movie._meta.db_table,
+        movies.drop(columns="genres").assign(
+            release_date=_iso_dates(movies["release_date"]),
+            video_release_date=_iso_dates(movies["video_release_date"]),
+        ),
+        key=["id"],
+        on_batch=stage("movies", len(movies)),
+    )
+    upsert_frame(
+        Viewer._meta.db_table,
+        data.viewers,
+        key=["id"],
+        on_batch=stage("viewers", len(data.viewers)),
+    )
+    _replace_movie_genres(movies, genre_ids)
+
+    ratings = data.ratings.rename(columns={"timestamp": "rated_at"})
+    counts = upsert_frame(
+        Rating._meta.db_table,
+        ratings,
+        key=["viewer_id", "movie_id"],
+        epoch_columns=["rated_at"],
+        on_batch=stage("ratings", len(ratings)),
+    )
+    return counts.created, counts.updated
+
+
+def _replace_movie_genres(movies: pd.DataFrame, genre_ids: dict[str, int]) -> None:
+    """Make each loaded movie's genres exactly those of the file."""
+    through = Movie.genres.through
+    wanted = (
+        movies[["id", "genres"]]
+        .explode("genres")
+        .dropna()
+        .rename(columns={"id": "movie_id"})
+        .assign(genre_id=lambda f: f["genres"].map(genre_ids).astype("int64"))[
+            ["movie_id", "genre_id"]
+        ]
+    )
+    existing = pd.DataFrame(
+        list(through.objects.values_list("id", "movie_id", "genre_id")),
+        columns=["id", "movie_id", "genre_id"],
+    )
+    stale = existing[existing["movie_id"].isin(movies["id"])].merge(
+        wanted, on=["movie_id", "genre_id"], how="left", indicator=True
+    )
+    stale_ids = stale.loc[stale["_merge"] == "left_only", "id"].tolist()
+    if stale_ids:
+        through.objects.filter(id__in=stale_ids).delete()
+    upsert_frame(through._meta.db_table, wanted, key=["movie_id", "genre_id"])
+
+
+def _iso_dates(values: pd.Series) -> pd.Series:
+    return values.map(lambda day: day.isoformat() if day is not None else None)

@@ -1,0 +1,46 @@
+"""The service's own endpoints: info, liveness, the OpenAPI schema and Swagger UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+
+import videorec_site
+
+
+@pytest.mark.django_db
+def test_service_info_reports_version_and_data_counts(client, tiny_dir: Path) -> None:
+    call_command("loadml100k", "--path", str(tiny_dir), stdout=None)
+    cache.clear()
+
+    body = client.get("/", HTTP_ACCEPT="application/json").json()
+
+    assert body["version"] == videorec_site.__version__
+    assert body["data"] == {"genres": 19, "movies": 4, "viewers": 3, "ratings": 6}
+    assert body["links"]["docs"] == "http://testserver/docs"
+
+
+def test_healthz_touches_no_database(client) -> None:
+    # No django_db mark: any query would raise "Database access not allowed".
+    response = client.get("/healthz", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_openapi_schema_lists_the_endpoints(client) -> None:
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["info"]["version"] == videorec_site.__version__
+    assert {"/", "/healthz"} <= set(schema["paths"])
+
+
+@pytest.mark.django_db
+def test_swagger_ui_uses_local_assets(client) -> None:
+    page = client.get("/docs").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower()

@@ -1,0 +1,120 @@
+"""Configuration comes from the environment, and the settings we rely on take effect."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE = """
+import json
+import django
+django.setup()
+from django.conf import settings
+from videorec_site import celery_app
+db = settings.DATABASES["default"]
+print(json.dumps({
+    "engine": db["ENGINE"], "name": str(db["NAME"]), "host": db.get("HOST", ""),
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "cache_location": str(settings.CACHES["default"].get("LOCATION", "")),
+    "broker": celery_app.conf.broker_url, "eager": celery_app.conf.task_always_eager,
+    "debug": settings.DEBUG, "hosts": settings.ALLOWED_HOSTS,
+    "secret": settings.SECRET_KEY,
+}))
+"""
+ENV_NAMES = (
+    "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SECRET_KEY", "DJANGO_DEBUG",
+    "DJANGO_ALLOWED_HOSTS",
+)  # fmt: skip
+
+
+def probe(settings_module: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    clean.update(DJANGO_SETTINGS_MODULE=settings_module, DJANGO_READ_DOT_ENV_FILE="false", **env)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=REPO,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def settings_of(settings_module: str, **env: str) -> dict:
+    result = probe(settings_module, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_embedded_defaults_need_no_services() -> None:
+    seen = settings_of("videorec_site.settings.local")
+
+    assert seen["engine"] == "django.db.backends.sqlite3"
+    assert seen["name"] == str(REPO / "db.sqlite3")
+    assert seen["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert seen["eager"] is True
+    assert seen["debug"] is True
+
+
+def test_services_come_from_the_environment() -> None:
+    seen = settings_of(
+        "videorec_site.settings.local",
+        DATABASE_URL="postgres://videorec@db.internal:5432/videorec",
+        CELERY_BROKER_URL="redis://broker.internal:6379/0",
+        CACHE_URL="redis://cache.internal:6379/1",
+        DJANGO_DEBUG="false",
+    )
+
+    assert seen["engine"] == "django.db.backends.postgresql"
+    assert (seen["host"], seen["name"]) == ("db.internal", "videorec")
+    assert seen["broker"] == "redis://broker.internal:6379/0"
+    assert seen["eager"] is False
+    assert seen["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert seen["cache_location"] == "redis://cache.internal:6379/1"
+    assert seen["debug"] is False
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({"DJANGO_ALLOWED_HOSTS": "videorec.example.com"}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_SECRET_KEY": "x" * 50}, "DJANGO_ALLOWED_HOSTS"),
+    ],
+)
+def test_production_has_no_default_secrets(env: dict, missing: str) -> None:
+    result = probe("videorec_site.settings.production", **env)
+
+    assert result.returncode != 0
+    assert f"Set the {missing} environment variable" in result.stderr
+
+
+def test_production_reads_its_secrets() -> None:
+    seen = settings_of(
+        "videorec_site.settings.production",
+        DJANGO_SECRET_KEY="s" * 50,
+        DJANGO_ALLOWED_HOSTS="videorec.example.com,localhost",
+        DJANGO_DEBUG="true",  # production ignores it
+    )
+    assert seen["secret"] == "s" * 50
+    assert seen["hosts"] == ["videorec.example.com", "localhost"]
+    assert seen["debug"] is False
+
+
+def test_this_run_uses_the_configured_services(settings) -> None:
+    """The suite itself runs against whatever DATABASE_URL / CELERY_BROKER_URL say."""
+    from videorec_site import celery_app
+
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    assert celery_app.conf.task_always_eager is (not broker)
+    expected_engine = (
+        "django.db.backends.postgresql"
+        if os.environ.get("DATABASE_URL", "").startswith("postgres")
+        else "django.db.backends.sqlite3"
+    )
+    assert settings.DATABASES["default"]["ENGINE"] == expected_engine

@@ -1,0 +1,2 @@
+"""Settings package: ``base`` holds everything shared; ``local``, ``test`` and
+``production`` only adjust it. Every value comes from the environment (django-environ)."""
