@@ -1,0 +1,354 @@
+"""Offline evaluation of the product pipeline and its baselines on MovieLens-100k.
+
+Runs, in one process:
+
+* the Microsoft Recommenders protocol (per-user stratified 75/25 split, seed 42,
+  every held-out rating relevant, full catalogue minus the user's training items,
+  K=10);
+* a time-based protocol (each user's most recent 20% held out);
+* the seed project's classification task (label = rating >= 4, random 80/20 of
+  rows, AUC; all statistics from the training part only);
+
+prints a Markdown report and writes it to ``docs/offline_eval_results.md``.
+
+Usage::
+
+    .venv/bin/python benchmarks/offline_eval.py [--path DIR] [--quick] [--output FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import platform
+import resource
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from recommender.engine.classification import RatingClassifier  # noqa: E402
+from recommender.engine.data import IdIndex, InteractionData, build_histories  # noqa: E402
+from recommender.engine.metrics import evaluate_topk, roc_auc  # noqa: E402
+from recommender.engine.pipeline import (  # noqa: E402
+    PipelineConfig,
+    RecommenderPipeline,
+    build_source,
+)
+from recommender.engine.splits import random_split, stratified_split, time_split  # noqa: E402
+from recommender.engine.tuning import relevant_lists, tune_source  # noqa: E402
+
+logger = logging.getLogger("offline_eval")
+
+K = 10
+GENRES = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
+BASELINES: dict[str, dict[str, Any]] = {
+    "most popular": {"kind": "popularity"},
+    "co-occurrence (seed)": {"kind": "cooccurrence", "normalization": "count"},
+    "item-kNN": {"kind": "itemknn", "k": 100, "shrinkage": 10.0},
+}
+EASE_GRID = {"l2": [200.0, 300.0, 400.0, 500.0, 700.0]}
+
+
+def read_movielens(path: Path) -> InteractionData:
+    """Read the GroupLens ``u.data``, ``u.item`` and ``u.user`` files."""
+    ratings = pd.read_csv(
+        path / "u.data",
+        sep="\t",
+        names=["user_id", "item_id", "rating", "timestamp"],
+        dtype={"user_id": "int64", "item_id": "int64", "rating": "float64", "timestamp": "int64"},
+    )
+    raw = pd.read_csv(path / "u.item", sep="|", header=None, encoding="latin-1")
+    flags = raw.iloc[:, 5 : 5 + len(GENRES)].to_numpy().astype(bool)
+    items = pd.DataFrame(
+        {
+            "item_id": raw[0].astype("int64"),
+            "year": raw[1].str.extract(r"\((\d{4})\)\s*$")[0].astype("float64"),
+            "genres": [tuple(np.array(GENRES)[row].tolist()) for row in flags],
+            "title": raw[1].astype(str),
+        }
+    )
+    users = pd.read_csv(
+        path / "u.user",
+        sep="|",
+        names=["user_id", "age", "gender", "occupation", "zip_code"],
+        dtype={"zip_code": str},
+    )
+    return InteractionData(ratings=ratings, items=items, users=users)
+
+
+def measured(function: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run ``function``; return its result, wall seconds and traced peak MB."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    result = function()
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return result, seconds, peak
+
+
+def evaluate_lists(
+    recommended_ids: np.ndarray, test: pd.DataFrame, user_ids: np.ndarray, n_items: int
+) -> dict[str, float]:
+    """Top-K metrics of id lists ordered like ``user_ids``."""
+    return evaluate_topk(recommended_ids, relevant_lists(test, user_ids), K, n_items)
+
+
+def run_protocol(
+    name: str,
+    data: InteractionData,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    config: PipelineConfig,
+    tune_protocol: str,
+    tune_share: float,
+) -> tuple[list[dict[str, Any]], RecommenderPipeline]:
+    """Evaluate baselines and the pipeline on one split."""
+    users = IdIndex(data.ratings["user_id"])
+    items = IdIndex(np.concatenate([data.items["item_id"], data.ratings["item_id"]]))
+    history = build_histories(train, users, items).timestamps
+    rows = []
+    ease_table = tune_source("ease", EASE_GRID, train, protocol=tune_protocol, share=tune_share)
+    ease_l2 = float(ease_table.iloc[0]["l2"])
+    baselines = {
+        **BASELINES,
+        f"EASE (l2={ease_l2:g}, tuned on validation)": {"kind": "ease", "l2": ease_l2},
+    }
+    for label, spec in baselines.items():
+        source, seconds, peak = measured(lambda spec=spec: build_source(spec).fit(history))
+        ids, _ = source.recommend(history, K)
+        metrics = evaluate_lists(items.id_of(ids), test, users.ids, len(items))
+        rows.append(
+            {"protocol": name, "model": label, **metrics, "fit s": seconds, "peak MB": peak}
+        )
+        logger.info("%s / %s: ndcg %.4f", name, label, metrics[f"ndcg@{K}"])
+    pipeline, seconds, peak = measured(
+        lambda: RecommenderPipeline(config).fit(data.with_ratings(train))
+    )
+    batch = pipeline.recommend(train, user_ids=users.ids, topk=K)
+    metrics = evaluate_lists(batch.item_ids, test, users.ids, len(items))
+    rows.append(
+        {
+            "protocol": name,
+            "model": "**pipeline (LightGBM ranker)**",
+            **metrics,
+            "fit s": seconds,
+            "peak MB": peak,
+        }
+    )
+    logger.info("%s / pipeline: ndcg %.4f", name, metrics[f"ndcg@{K}"])
+    return rows, pipeline
+
+
+def serving_latency(pipeline: RecommenderPipeline, train: pd.DataFrame) -> dict[str, float]:
+    """Single-user in-process latency (ms) and full-batch seconds."""
+    by_user = dict(list(train.groupby("user_id")))
+    user_ids = np.array(sorted(by_user))
+    sample = np.random.default_rng(0).choice(user_ids, size=min(300, user_ids.size), replace=False)
+    pipeline.recommend(by_user[sample[0]], topk=K)  # warm-up
+    timings = []
+    for user in sample:
+        started = time.perf_counter()
+        pipeline.recommend(by_user[user], topk=K)
+        timings.append((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    pipeline.recommend(train, user_ids=user_ids, topk=K)
+    batch_seconds = time.perf_counter() - started
+    return {
+        "p50 ms": float(np.percentile(timings, 50)),
+        "p99 ms": float(np.percentile(timings, 99)),
+        "batch s": batch_seconds,
+        "users": int(user_ids.size),
+    }
+
+
+def run_classification(data: InteractionData, quick: bool) -> list[dict[str, Any]]:
+    """AUC of rating >= 4 on a random 80/20 split of rows."""
+    train, test = random_split(data.ratings, ratio=0.8, seed=42)
+    labels = (test["rating"] >= 4).to_numpy()
+    train_data = data.with_ratings(train)
+    rows = []
+    # Baseline: user mean + item mean from the training part.
+    user_mean = train.groupby("user_id")["rating"].mean()
+    item_mean = train.groupby("item_id")["rating"].mean()
+    global_mean = train["rating"].mean()
+    baseline = (
+        test["user_id"].map(user_mean).fillna(global_mean).to_numpy()
+        + test["item_id"].map(item_mean).fillna(global_mean).to_numpy()
+    )
+    rows.append({"model": "user mean + item mean", "AUC": roc_auc(labels, baseline)})
+    classifier = RatingClassifier(n_folds=2 if quick else 4)
+    model, seconds, peak = measured(lambda: classifier.fit(train_data))
+    rows.append(
+        {
+            "model": "**RatingClassifier (LightGBM, OOF MF + kNN)**",
+            "AUC": roc_auc(labels, model.predict_proba(test)),
+            "fit s": seconds,
+            "peak MB": peak,
+        }
+    )
+    return rows
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total_kb = int(meminfo.read_text().split()[1])
+        memory = f", {total_kb / 2**20:.0f} GB RAM"
+    import lightgbm
+    import scipy
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"pandas {pd.__version__}, lightgbm {lightgbm.__version__}"
+    )
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """Render without the optional ``tabulate`` dependency."""
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    lines = [header, rule]
+    for _, row in frame.iterrows():
+        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--path", type=Path, default=Path("/work/shared/data/ml-100k"))
+    parser.add_argument("--quick", action="store_true", help="one ranker fold, fewer OOF folds")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "offline_eval_results.md")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("recommender.engine.data").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    data = read_movielens(args.path)
+    folds = 1 if args.quick else 2
+    protocols = {
+        "stratified 75/25": (
+            stratified_split(data.ratings, ratio=0.75, seed=42),
+            PipelineConfig(label_split="random", label_share=0.25, n_folds=folds),
+            ("random", 0.25),
+        ),
+        "time (latest 20%)": (
+            time_split(data.ratings, ratio=0.8),
+            PipelineConfig(label_split="time", label_share=0.2, n_folds=folds),
+            ("time", 0.2),
+        ),
+    }
+    rows, extras = [], []
+    for name, ((train, test), config, (tune_protocol, tune_share)) in protocols.items():
+        protocol_rows, pipeline = run_protocol(
+            name, data, train, test, config, tune_protocol, tune_share
+        )
+        rows += protocol_rows
+        report = pipeline.fit_report_
+        recall = [v for k, v in report.items() if k.endswith("candidate_recall")]
+        importance = list(report["feature_importance"].items())[:10]
+        extras.append(
+            f"* {name}: ranker candidate recall on internal folds "
+            f"{', '.join(f'{v:.3f}' for v in recall)}; top features by gain: "
+            + ", ".join(f"`{k}` {v:.0f}" for k, v in importance)
+        )
+        if name.startswith("stratified"):
+            latency = serving_latency(pipeline, train)
+    classification = run_classification(data, args.quick)
+    table = pd.DataFrame(rows)
+    ease = table[table["model"].str.startswith("EASE")].set_index("protocol")[f"ndcg@{K}"]
+    pipeline_rows = table[table["model"].str.contains("pipeline")].set_index("protocol")
+    ratio = (pipeline_rows[f"ndcg@{K}"] / ease).to_dict()
+    command = " ".join(["python", *sys.argv]).replace(str(REPO) + "/", "")
+    report = "\n".join(
+        [
+            "# Offline evaluation results (MovieLens-100k)",
+            "",
+            f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `.venv/bin/{command}` "
+            f"in {time.perf_counter() - started:.0f} s.",
+            "",
+            f"Machine: {machine_description()}.",
+            "",
+            "## Top-10 ranking",
+            "",
+            "All held-out ratings are relevant whatever their value; candidates are the "
+            "full catalogue minus the user's training items; MAP@10 divides by "
+            "min(|relevant|, 10). `fit s` / `peak MB` are wall time and tracemalloc peak "
+            "of the fit only (the pipeline fit includes its internal ranker folds).",
+            "",
+            to_markdown(table),
+            "",
+            "Pipeline NDCG@10 / EASE NDCG@10: "
+            + ", ".join(f"{k}: {v:.3f}" for k, v in ratio.items()),
+            "",
+            *extras,
+            "",
+            "## Serving latency (stratified pipeline, in-process)",
+            "",
+            f"Single user (history -> candidates -> features -> LightGBM): p50 "
+            f"{latency['p50 ms']:.1f} ms, p99 {latency['p99 ms']:.1f} ms over 300 users; "
+            f"batch of all {latency['users']} users {latency['batch s']:.1f} s.",
+            "",
+            "## Rating classification (rating >= 4, random 80/20 rows)",
+            "",
+            to_markdown(pd.DataFrame(classification)),
+            "",
+            f"Process peak RSS: {peak_rss_mb():.0f} MB.",
+            "",
+        ]
+    )
+    print(report)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
