@@ -332,3 +332,22 @@ def test_failure_exits_non_zero_with_one_line_and_no_traceback(tmp_path: Path) -
         "CommandError: loadml100k failed: u.data line 1: rating 7 is outside the allowed range 1–5"
     ]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_progress_reports_every_row_written(tiny_dir: Path) -> None:
+    from ingestion.services import movielens_import
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.stages: dict[str, list[int]] = {}
+
+        def begin(self, stage: str, total: int) -> None:
+            self.stages[stage] = [total, 0]
+
+        def advance(self, rows: int) -> None:
+            self.stages[list(self.stages)[-1]][1] += rows
+
+    recorder = Recorder()
+    movielens_import(source="path", path=tiny_dir, progress=recorder)
+
+    assert recorder.stages == {"movies": [4, 4], "viewers": [3, 3], "ratings": [6, 6]}
