@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from django.core.cache import cache
 
 from .models import Genre, Movie, Rating, Viewer
@@ -22,3 +23,77 @@ def dataset_counts() -> dict[str, int]:
         }
         cache.set(COUNTS_CACHE_KEY, counts, COUNTS_CACHE_SECONDS)
     return counts
+
+
+def rating_snapshot() -> dict[str, object]:
+    """What a training run will see: counts, the newest rating, the highest rating id.
+
+    ``max_rating_id`` pins the rows of a run, so that every stage of a retrain reads the
+    same ratings even while new ones arrive through the API.
+    """
+    newest = Rating.objects.order_by("-rated_at").values_list("rated_at", flat=True).first()
+    return {
+        "ratings": Rating.objects.count(),
+        "viewers": Viewer.objects.count(),
+        "movies": Movie.objects.count(),
+        "newest_rating_at": newest.isoformat() if newest else None,
+        "max_rating_id": Rating.objects.order_by("-id").values_list("id", flat=True).first(),
+    }
+
+
+def ratings_frame(
+    *, max_rating_id: int | None = None, viewer_ids: list[int] | None = None
+) -> pd.DataFrame:
+    """Ratings as a frame: ``user_id``, ``item_id``, ``rating``, ``timestamp`` (unix s).
+
+    Streams the rows from one query (``max_rating_id`` pins a training run's rows;
+    ``viewer_ids`` reads only those viewers' histories through the history index).
+    """
+    queryset = Rating.objects.all()
+    if max_rating_id is not None:
+        queryset = queryset.filter(id__lte=max_rating_id)
+    if viewer_ids is not None:
+        queryset = queryset.filter(viewer_id__in=viewer_ids)
+    rows = queryset.order_by().values_list("viewer_id", "movie_id", "score", "rated_at")
+    frame = pd.DataFrame(
+        list(rows.iterator(chunk_size=20_000)),
+        columns=["user_id", "item_id", "rating", "rated_at"],
+    )
+    return pd.DataFrame(
+        {
+            "user_id": frame["user_id"].astype("int64"),
+            "item_id": frame["item_id"].astype("int64"),
+            "rating": frame["rating"].astype("float32"),
+            "timestamp": (
+                pd.to_datetime(frame["rated_at"], utc=True).astype("int64") // 10**9
+                if len(frame)
+                else pd.Series(dtype="int64")
+            ),
+        }
+    )
+
+
+def movies_frame() -> pd.DataFrame:
+    """Movies as a frame: ``item_id``, ``title``, ``year`` (float), ``genres`` (tuple)."""
+    genres: dict[int, list[str]] = {}
+    for movie_id, name in Movie.genres.through.objects.values_list("movie_id", "genre__name"):
+        genres.setdefault(movie_id, []).append(name)
+    movies = pd.DataFrame(
+        list(Movie.objects.order_by("id").values_list("id", "title", "year")),
+        columns=["item_id", "title", "year"],
+    )
+    movies["year"] = movies["year"].astype("float64")
+    movies["genres"] = [tuple(sorted(genres.get(i, ()))) for i in movies["item_id"]]
+    return movies
+
+
+def viewers_frame() -> pd.DataFrame:
+    """Viewers as a frame: ``user_id``, ``age``, ``gender``, ``occupation``, ``zip_code``."""
+    return pd.DataFrame(
+        list(
+            Viewer.objects.order_by("id").values_list(
+                "id", "age", "gender", "occupation", "zip_code"
+            )
+        ),
+        columns=["user_id", "age", "gender", "occupation", "zip_code"],
+    )

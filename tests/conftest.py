@@ -28,6 +28,12 @@ def _find_grouplens() -> Path | None:
     return None
 
 
+@pytest.fixture(autouse=True)
+def isolated_media(settings, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Model artifacts of one test never meet those of another."""
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
 @pytest.fixture(scope="session")
 def grouplens_dir() -> Path:
     """The real MovieLens-100k GroupLens folder (read-only)."""

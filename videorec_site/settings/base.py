@@ -144,6 +144,19 @@ VIDEOREC_GROUPLENS_URL = env(
 )
 VIDEOREC_DOWNLOAD_TIMEOUT = env.float("VIDEOREC_DOWNLOAD_TIMEOUT", default=5.0)
 
+# Training: how a run is evaluated, what it publishes, when it may replace the active run.
+VIDEOREC_EVALUATION = {
+    "protocol": env("VIDEOREC_EVALUATION_PROTOCOL", default="time"),
+    "test_share": env.float("VIDEOREC_EVALUATION_TEST_SHARE", default=0.2),
+    "k": 10,
+    "seed": 42,
+}
+VIDEOREC_NEIGHBORS_PER_ITEM = env.int("VIDEOREC_NEIGHBORS_PER_ITEM", default=20)
+VIDEOREC_POPULAR_ITEMS = env.int("VIDEOREC_POPULAR_ITEMS", default=100)
+# A new run is not activated if its NDCG@10 is this much below the active run's.
+VIDEOREC_ACTIVATION_MARGIN = env.float("VIDEOREC_ACTIVATION_MARGIN", default=0.01)
+VIDEOREC_TRAINING_TIME_LIMIT = env.int("VIDEOREC_TRAINING_TIME_LIMIT", default=30 * 60)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,115 @@
+"""Model runs and the recall tables they publish.
+
+A ``ModelRun`` is one training of the two-stage recommender: its parameters, the data it
+saw, how long each stage took, its offline metrics next to the baselines of the same run,
+and the artifact that serving loads. At most one run is active (a partial unique index).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from ingestion.models import Movie
+
+
+class ModelRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Stage(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RECALL = "recall", "Building recall tables"
+        RANKER = "ranker", "Training the ranker"
+        EVALUATION = "evaluation", "Evaluating offline"
+        ACTIVATION = "activation", "Activating"
+        DONE = "done", "Done"
+
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    triggered_by = models.CharField(max_length=64, blank=True)
+    task_id = models.CharField(max_length=255, blank=True, help_text="Celery task of the chain.")
+    params = models.JSONField(default=dict, blank=True)
+    data_snapshot = models.JSONField(
+        default=dict, blank=True, help_text="Counts and newest rating time of the training data."
+    )
+    metrics = models.JSONField(
+        default=dict, blank=True, help_text="Offline metrics of the system and each baseline."
+    )
+    stage_seconds = models.JSONField(default=dict, blank=True)
+    feature_importances = models.JSONField(default=dict, blank=True)
+    artifact = models.FileField(upload_to="model_runs/", blank=True)
+    error = models.TextField(blank=True, help_text="Traceback of the failing stage.")
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=Q(is_active=True), name="model_run_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} ({self.status})"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def headline(self, metric: str) -> float | None:
+        """A metric of the full system (e.g. ``ndcg@10``), or None if not evaluated."""
+        return self.metrics.get("system", {}).get(metric)
+
+
+class ItemNeighbor(models.Model):
+    """One row of a run's item-to-item recall table: ``movie`` → ``neighbor`` (pruned top-N)."""
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="neighbors")
+    source = models.CharField(max_length=32)
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="+", db_index=False)
+    neighbor = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    rank = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["run", "source", "movie", "rank"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "source", "movie", "rank"], name="item_neighbor_unique_rank"
+            ),
+        ]
+        indexes = [models.Index(fields=["movie", "run"], name="item_neighbor_movie")]
+
+    def __str__(self) -> str:
+        return f"{self.movie_id} → {self.neighbor_id} ({self.source} #{self.rank})"
+
+
+class PopularItem(models.Model):
+    """A run's popularity table: the cold-start list, best first."""
+
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="popular_items")
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    rank = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["run", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "rank"], name="popular_item_unique_rank"),
+            models.UniqueConstraint(fields=["run", "movie"], name="popular_item_unique_movie"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} {self.movie_id}"

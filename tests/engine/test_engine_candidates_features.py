@@ -1,0 +1,112 @@
+"""Candidate union, per-source views, candidate recall and feature leakage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.engine.candidates import candidate_recall, generate_candidates
+from recommender.engine.data import IdIndex, InteractionData, build_histories
+from recommender.engine.features import FeatureBuilder, source_feature_names
+from recommender.engine.recall import ItemKNNSource, PopularitySource
+
+N_ITEMS = 6
+
+
+@pytest.fixture(scope="module")
+def sources() -> dict:
+    # Items 0-2 co-occur, item 3 is the most popular but never seen with item 0.
+    # Popularity: [2, 2, 1, 4, 2, 1].
+    train = sp.csr_matrix(
+        np.array(
+            [
+                [1, 1, 1, 0, 0, 0],
+                [1, 1, 0, 0, 0, 0],
+                [0, 0, 0, 1, 1, 0],
+                [0, 0, 0, 1, 0, 1],
+                [0, 0, 0, 1, 1, 0],
+                [0, 0, 0, 1, 0, 0],
+            ],
+            dtype=float,
+        )
+    )
+    return {
+        "popularity": PopularitySource().fit(train),
+        "itemknn": ItemKNNSource(k=5, shrinkage=0.0).fit(train),
+    }
+
+
+def test_union_ranks_and_zscores(sources: dict) -> None:
+    histories = sp.csr_matrix(np.array([[5, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], dtype=float))
+    candidates = generate_candidates(sources, histories, n_per_source=2)
+    pairs = set(zip(candidates.rows.tolist(), candidates.items.tolist(), strict=True))
+    # Row 0: popularity top-2 unseen = {3, 1} (ties by index); item-kNN top-2 = {1, 2}.
+    # Row 1 has no history: only popularity nominates ({3, 0}).
+    assert pairs == {(0, 1), (0, 2), (0, 3), (1, 0), (1, 3)}
+    assert candidates.source_names == ("popularity", "itemknn")
+    row1 = candidates.rows == 1
+    assert np.all(candidates.ranks[row1, 1] == N_ITEMS)
+    assert np.all(np.isnan(candidates.scores[row1, 1]))
+    assert np.all(candidates.zscores[row1, 1] == 0)
+    item3 = (candidates.rows == 0) & (candidates.items == 3)
+    assert candidates.ranks[item3, 0] == 0
+    # z-scores are standardised over the row's 5 eligible items.
+    popularity = sources["popularity"].scores_[1:]
+    expected = (4.0 - popularity.mean()) / popularity.std()
+    assert candidates.zscores[item3, 0] == pytest.approx(expected)
+
+
+def test_exclusion_and_candidate_recall(sources: dict) -> None:
+    histories = sp.csr_matrix(np.array([[5, 0, 0, 0, 0, 0]], dtype=float))
+    exclude = sp.csr_matrix(np.array([[0, 0, 0, 1, 0, 0]], dtype=float))
+    candidates = generate_candidates(sources, histories, n_per_source=2, exclude=exclude)
+    # Popularity now nominates {1, 4}, item-kNN {1, 2}.
+    np.testing.assert_array_equal(candidates.items, [1, 2, 4])
+    relevant = sp.csr_matrix(np.array([[0, 1, 0, 0, 0, 1]], dtype=float))
+    assert candidate_recall(candidates, relevant) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="n_per_source"):
+        generate_candidates(sources, histories, n_per_source=0)
+
+
+def test_item_statistics_come_from_training_part_only(synthetic_data: InteractionData) -> None:
+    ratings = synthetic_data.ratings
+    train = ratings[ratings["timestamp"] < ratings["timestamp"].median()]
+    users, items = IdIndex(ratings["user_id"]), IdIndex(ratings["item_id"])
+    history = build_histories(train, users, items)
+    builder = FeatureBuilder(prior_strength=0.0).fit(
+        history,
+        synthetic_data.items,
+        synthetic_data.users,
+        items,
+        ["Action", "Drama", "Romance"],
+        {"gender": ["F", "M"], "occupation": ["student", "writer"]},
+    )
+    counts = train.groupby("item_id").size().reindex(items.ids, fill_value=0).to_numpy()
+    np.testing.assert_array_equal(builder.item_table_[:, 0], counts)
+    means = train.groupby("item_id")["rating"].mean().reindex(items.ids).to_numpy()
+    rated = counts > 0
+    np.testing.assert_allclose(builder.item_table_[rated, 2], means[rated])
+    assert builder.reference_time_ == train["timestamp"].max()
+
+
+def test_feature_matrix_layout(fitted_pipeline, history_frame) -> None:
+    pipeline = fitted_pipeline
+    histories = history_frame(1, [1000, 1001])
+    users = IdIndex([1, 999])
+    history = build_histories(histories, users, pipeline.item_index_)
+    candidates = generate_candidates(pipeline.sources_, history.timestamps, 5)
+    similarity = pipeline.sources_["itemknn"].similarity_
+    matrix = pipeline.features_.build(candidates, history, users.ids, similarity)
+    names = source_feature_names(list(pipeline.sources_)) + pipeline.features_.feature_names
+    assert matrix.shape == (len(candidates), len(names))
+    assert names == pipeline.feature_names
+    column = dict(zip(names, matrix.T, strict=True))
+    row0 = candidates.rows == 0
+    assert np.all(column["user_n_ratings"][row0] == 2)
+    assert np.all(column["user_mean_rating"][row0] == 5)
+    # User 999 has no history and no demographic row.
+    assert np.all(np.isnan(column["user_age"][~row0]))
+    assert np.all(column["user_n_ratings"][~row0] == 0)
+    # Odd user ids are "F", code 0 in the sorted vocabulary ["F", "M"].
+    assert np.all(column["user_gender"][row0] == 0)

@@ -1,0 +1,116 @@
+"""Source-specific behaviour and the shared top-n / pruning helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.engine.recall import (
+    ALSSource,
+    CooccurrenceSource,
+    EASESource,
+    ItemKNNSource,
+    PopularitySource,
+    SequenceSource,
+    top_n,
+)
+from recommender.engine.recall.als import conjugate_gradient_rows, solve_rows
+from recommender.engine.recall.base import binarize, prune_top_k
+
+DAY = 86_400.0
+
+
+def test_top_n_breaks_ties_by_index_and_pads() -> None:
+    scores = np.array([[1.0, 3.0, 3.0, 0.0, 3.0], [-np.inf, 2.0, -np.inf, -np.inf, -np.inf]])
+    ids, values = top_n(scores, 3)
+    np.testing.assert_array_equal(ids, [[1, 2, 4], [1, -1, -1]])
+    np.testing.assert_array_equal(values[1], [2.0, -np.inf, -np.inf])
+
+
+def test_top_n_excludes_marked_columns() -> None:
+    exclude = sp.csr_matrix(np.array([[0, 1, 0, 0]]))
+    ids, _ = top_n(np.array([[1.0, 9.0, 5.0, 2.0]]), 2, exclude=exclude)
+    np.testing.assert_array_equal(ids, [[2, 3]])
+
+
+def test_prune_top_k_keeps_largest_per_row() -> None:
+    dense = np.array([[0, 5, 1, 3], [2, 0, 2, 1], [0, 0, 0, 0], [4, 1, 0, 0]], dtype=float)
+    pruned = prune_top_k(sp.csr_matrix(dense), 2).toarray()
+    expected = np.array([[0, 5, 0, 3], [2, 0, 2, 0], [0, 0, 0, 0], [4, 1, 0, 0]], dtype=float)
+    np.testing.assert_array_equal(pruned, expected)
+
+
+def test_popularity_counts_and_half_life() -> None:
+    # Item 0: two old interactions; item 1: one interaction at the newest time.
+    interactions = sp.csr_matrix(([DAY, DAY, 100 * DAY], ([0, 1, 1], [0, 0, 1])), shape=(3, 2))
+    plain = PopularitySource().fit(interactions)
+    np.testing.assert_array_equal(plain.scores_, [2.0, 1.0])
+    decayed = PopularitySource(half_life_days=9.9).fit(interactions)
+    assert decayed.scores_[1] == pytest.approx(1.0)
+    assert decayed.scores_[0] == pytest.approx(2 * 0.5 ** (99 / 9.9))
+
+
+def test_cooccurrence_jaccard_values() -> None:
+    # Items 0 and 1 share 1 user; supports 2 and 1 -> jaccard 1 / (2 + 1 - 1).
+    interactions = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1]], dtype=float))
+    source = CooccurrenceSource("jaccard").fit(interactions)
+    assert source.similarity_[0, 1] == pytest.approx(0.5)
+    assert source.similarity_[0, 0] == 0
+    counts = CooccurrenceSource("count").fit(interactions)
+    assert counts.similarity_[1, 2] == 0
+
+
+def test_itemknn_shrinkage_and_pruning() -> None:
+    interactions = sp.csr_matrix(np.array([[1, 1, 1, 0], [1, 1, 0, 1], [1, 0, 0, 0]], dtype=float))
+    source = ItemKNNSource(k=1, shrinkage=1.0).fit(interactions)
+    # c_01 = 2, n_0 = 3, n_1 = 2 -> 2 / (sqrt(6) + 1); item 0 keeps only item 1.
+    assert source.similarity_[0, 1] == pytest.approx(2 / (np.sqrt(6) + 1))
+    assert np.diff(source.similarity_.indptr).max() == 1
+
+
+def test_ease_matches_closed_form_and_refuses_large_catalogue() -> None:
+    rng = np.random.default_rng(1)
+    dense = (rng.random((30, 6)) < 0.4).astype(float)
+    source = EASESource(l2=2.0).fit(sp.csr_matrix(dense))
+    precision = np.linalg.inv(dense.T @ dense + 2.0 * np.eye(6))
+    expected = np.eye(6) - precision / np.diag(precision)
+    np.testing.assert_allclose(source.similarity_, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="ItemKNNSource"):
+        EASESource(max_items=5).fit(sp.csr_matrix(dense))
+
+
+def test_sequence_scores_from_most_recent_items() -> None:
+    # Training timelines: 0 -> 1 and 2 -> 3 (always adjacent).
+    rows = [0, 0, 1, 1, 2, 2, 3, 3]
+    cols = [0, 1, 0, 1, 2, 3, 2, 3]
+    times = [1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0]
+    source = SequenceSource(window=1, n_recent=1).fit(
+        sp.csr_matrix((times, (rows, cols)), shape=(4, 5))
+    )
+    # The user watched 0 long ago and 2 just now: only the recent item counts.
+    history = sp.csr_matrix(([10.0, 20.0], ([0, 0], [0, 2])), shape=(1, 5))
+    ids, _ = source.recommend(history, n=1)
+    assert ids[0, 0] == 3
+    weights = source.history_weights(history)
+    assert weights.nnz == 1 and weights[0, 2] == 1.0
+
+
+def test_als_conjugate_gradient_converges_to_exact_solve() -> None:
+    rng = np.random.default_rng(3)
+    binary = binarize(sp.csr_matrix((rng.random((12, 9)) < 0.3).astype(float)))
+    factors = rng.normal(size=(9, 3))
+    exact = solve_rows(binary, factors, alpha=4.0, regularization=0.5)
+    approx = conjugate_gradient_rows(binary, factors, np.zeros((12, 3)), 4.0, 0.5, steps=3)
+    # Three CG steps solve a 3-dimensional system exactly (up to rounding).
+    np.testing.assert_allclose(approx, exact, atol=1e-8)
+    assert np.all(exact[np.diff(binary.indptr) == 0] == 0)
+
+
+def test_als_averages_models() -> None:
+    rng = np.random.default_rng(4)
+    interactions = sp.csr_matrix((rng.random((20, 10)) < 0.3).astype(float))
+    single = [ALSSource(factors=3, seed=s, iterations=5).fit(interactions) for s in (7, 8)]
+    pair = ALSSource(factors=3, seed=7, n_models=2, iterations=5).fit(interactions)
+    expected = (single[0].score(interactions) + single[1].score(interactions)) / 2
+    np.testing.assert_allclose(pair.score(interactions), expected)

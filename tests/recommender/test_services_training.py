@@ -1,0 +1,100 @@
+"""Retrain service: stages, tables, metrics, activation rules, failures."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError
+
+from recommender.engine.pipeline import RecommenderPipeline
+from recommender.models import ItemNeighbor, ModelRun, PopularItem
+from recommender.services.training import (
+    TrainingError,
+    model_run_activate,
+    model_run_create,
+    model_run_execute,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def train(params: dict, **options) -> ModelRun:
+    run = model_run_create(triggered_by="test", params=params)
+    return model_run_execute(run_id=run.id, **options)
+
+
+def test_retrain_records_everything_and_activates(synthetic_ratings, fast_params) -> None:
+    run = train(fast_params)
+
+    assert (run.status, run.stage, run.is_active) == ("succeeded", "done", True)
+    assert set(run.stage_seconds) == {"recall", "ranker", "evaluation", "activation"}
+    assert run.data_snapshot["ratings"] == 60 * 14
+    assert run.data_snapshot["newest_rating_at"].startswith("1998-03-02")
+    assert run.artifact.name.endswith(f"run-{run.id}.npz")
+    assert run.feature_importances
+    system = run.metrics["system"]
+    assert {
+        "ndcg@10",
+        "precision@10",
+        "recall@10",
+        "map@10",
+        "hit_rate@10",
+        "auc",
+        "coverage",
+    } <= set(system)
+    assert {"popularity", "cooccurrence", "itemknn", "ease"} == set(run.metrics["baselines"])
+    # Two disjoint taste groups: anything collaborative must beat popularity.
+    assert system["ndcg@10"] > run.metrics["baselines"]["popularity"]["ndcg@10"]
+    assert PopularItem.objects.filter(run=run).count() == 10
+    neighbors = ItemNeighbor.objects.filter(run=run)
+    assert set(neighbors.values_list("source", flat=True)) == {"cooccurrence", "itemknn", "ease"}
+    # Neighbours stay inside the movie's taste group.
+    top = neighbors.filter(source="itemknn", movie_id=1, rank=1).get()
+    assert top.neighbor_id <= 20
+
+
+def test_failing_stage_marks_the_run_failed_and_keeps_the_active_one(
+    synthetic_ratings, fast_params, monkeypatch
+) -> None:
+    first = train(fast_params)
+
+    def broken(self, data):
+        raise RuntimeError("LightGBM exploded")
+
+    monkeypatch.setattr(RecommenderPipeline, "fit_ranker", broken)
+    with pytest.raises(TrainingError, match="failed while ranker: LightGBM exploded"):
+        train(fast_params)
+
+    failed = ModelRun.objects.latest("id")
+    assert failed.status == ModelRun.Status.FAILED
+    assert failed.stage == ModelRun.Stage.RANKER
+    assert "RuntimeError: LightGBM exploded" in failed.error
+    assert ModelRun.objects.get(is_active=True) == first
+
+
+def test_a_worse_run_is_not_activated_unless_forced(synthetic_ratings, fast_params) -> None:
+    first = train(fast_params)
+    ModelRun.objects.filter(id=first.id).update(metrics={"system": {"ndcg@10": 0.99}})
+
+    second = train(fast_params)
+    assert not second.is_active
+    assert ModelRun.objects.get(is_active=True).id == first.id
+
+    assert model_run_activate(run_id=second.id, force=True)
+    assert ModelRun.objects.get(is_active=True).id == second.id
+
+
+def test_training_without_ratings_fails_clearly(db, fast_params) -> None:
+    with pytest.raises(TrainingError, match="no ratings to train on"):
+        train(fast_params)
+
+
+def test_invalid_parameters_are_refused_before_a_run_exists(db) -> None:
+    with pytest.raises(ValueError, match="label_share"):
+        model_run_create(triggered_by="test", params={"pipeline": {"label_share": 2.0}})
+    assert not ModelRun.objects.exists()
+
+
+def test_the_database_allows_one_active_run(db) -> None:
+    ModelRun.objects.create(is_active=True)
+    with pytest.raises(IntegrityError):
+        ModelRun.objects.create(is_active=True)
