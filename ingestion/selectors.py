@@ -64,11 +64,10 @@ def ratings_frame(
             "user_id": frame["user_id"].astype("int64"),
             "item_id": frame["item_id"].astype("int64"),
             "rating": frame["rating"].astype("float32"),
-            "timestamp": (
-                pd.to_datetime(frame["rated_at"], utc=True).astype("int64") // 10**9
-                if len(frame)
-                else pd.Series(dtype="int64")
-            ),
+            # as_unit: pandas picks the resolution (µs for Python datetimes); we want seconds.
+            "timestamp": pd.to_datetime(frame["rated_at"], utc=True)
+            .dt.as_unit("s")
+            .astype("int64"),
         }
     )
 

@@ -115,3 +115,12 @@ def make_history(user: int, items: list[int]) -> pd.DataFrame:
 def history_frame():
     """Factory of serving histories: ``history_frame(user_id, item_ids)``."""
     return make_history
+
+
+@pytest.fixture(autouse=True)
+def isolated_media() -> None:
+    """Shadow the suite-wide autouse media fixture: the engine never touches Django.
+
+    The parent fixture needs pytest-django's ``settings``; overriding it keeps
+    ``pytest tests/engine -p no:django`` working without Django configured.
+    """

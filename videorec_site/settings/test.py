@@ -9,5 +9,5 @@ from .base import *  # noqa: F403
 from .base import BASE_DIR, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MEDIA_ROOT = BASE_DIR / ".pytest_media"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / ".pytest_media"))
 VIDEOREC_DATA_DIR = env.path("VIDEOREC_DATA_DIR", default=str(BASE_DIR / ".pytest_data"))
