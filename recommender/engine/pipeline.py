@@ -300,7 +300,14 @@ class RecommenderPipeline:
         slices = []
         for fold, (fit_part, label_part) in enumerate(self._folds(ratings)):
             components = self._fit_components(data.with_ratings(fit_part))
-            slices.append(self._training_slice(components, label_part, fold))
+            labelled = self._training_slice(components, label_part, fold)
+            if labelled["labels"].any():
+                slices.append(labelled)
+        if not slices:
+            raise ValueError(
+                "too few ratings to train the ranker: no fold has a user with both a history "
+                "and a held-out rating among the candidates"
+            )
         self.ranker_ = self._train_ranker(slices)
         self.fit_report_["feature_importance"] = self.ranker_.feature_importance()
         self.fit_report_["ranker_seconds"] = time.perf_counter() - started
@@ -344,6 +351,13 @@ class RecommenderPipeline:
             np.diff(components.history.timestamps.indptr) > 0
         )
         rows = np.flatnonzero(has_both)
+        if rows.size == 0:
+            return {
+                "features": np.zeros((0, len(self.feature_names))),
+                "labels": np.zeros(0, dtype=np.float32),
+                "groups": np.zeros(0, dtype=np.int64),
+                "users": np.zeros(0, dtype=np.int64),
+            }
         features, targets, groups, users = [], [], [], []
         for start in range(0, rows.size, self.config.batch_size):
             batch = rows[start : start + self.config.batch_size]

@@ -11,6 +11,8 @@ from django.core.management import call_command
 from movielens_files import write_grouplens
 
 from ingestion.models import DatasetImport, Rating
+from recommender.models import ModelRun
+from recommender.services import training
 
 pytestmark = pytest.mark.django_db
 
@@ -21,18 +23,38 @@ def bootstrap() -> str:
     return out.getvalue()
 
 
-def test_first_start_loads_data_and_creates_an_admin(settings, tmp_path: Path) -> None:
+@pytest.fixture(autouse=True)
+def small_pipeline(monkeypatch, fast_params) -> None:
+    defaults = training.default_params
+    monkeypatch.setattr(training, "default_params", lambda: {**defaults(), **fast_params})
+
+
+def test_first_start_loads_trains_and_creates_an_admin(settings, tmp_path: Path) -> None:
     settings.VIDEOREC_DATA_DIR = tmp_path
     write_grouplens(tmp_path / "ml-100k")
 
     output = bootstrap()
 
     assert Rating.objects.count() == 6
+    # Six ratings are too few to train a ranker: the failure is reported, serving goes on.
+    run = ModelRun.objects.get()
+    assert run.status == ModelRun.Status.FAILED
+    assert "too few ratings to train the ranker" in run.error
     password = (tmp_path / "admin-password.txt").read_text().strip()
     assert get_user_model().objects.get(username="admin").check_password(password)
     assert f"user admin, password {password}" in output
     for url in ("http://127.0.0.1:8000/", "/admin/", "/docs"):
         assert url in output
+
+
+def test_an_existing_database_is_trained_once(settings, tmp_path, synthetic_ratings) -> None:
+    settings.VIDEOREC_DATA_DIR = tmp_path
+
+    bootstrap()
+    bootstrap()
+
+    assert ModelRun.objects.get().is_active
+    assert not DatasetImport.objects.exists()
 
 
 def test_later_starts_neither_reload_nor_touch_accounts(settings, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """``manage.py bootstrap``: what ``make run`` does before serving.
 
-Loads MovieLens-100k when the database holds no ratings, makes sure an admin account
-exists, and prints where everything is.
+Loads MovieLens-100k when the database holds no ratings, trains once when no model is
+active, makes sure an admin account exists, and prints where everything is.
 """
 
 from __future__ import annotations
@@ -13,15 +13,19 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingestion.models import Rating
+from recommender.models import ModelRun
 
 ADMIN_USERNAME = "admin"
 
 
 class Command(BaseCommand):
-    help = "Prepare a local instance: load data if empty, ensure an admin login, print URLs."
+    help = (
+        "Prepare a local instance: load data if empty, train if no model is active, ensure "
+        "an admin login, print URLs."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
@@ -30,6 +34,13 @@ class Command(BaseCommand):
         if not Rating.objects.exists():
             self.stdout.write("The database holds no ratings yet: loading MovieLens-100k …")
             call_command("loadml100k", stdout=self.stdout, stderr=self.stderr)
+        if not ModelRun.objects.filter(is_active=True).exists():
+            self.stdout.write("No model is serving yet: training one (a few minutes) …")
+            try:
+                call_command("train", stdout=self.stdout, stderr=self.stderr)
+            except CommandError as exc:
+                # Serving still works: it falls back to popularity until a model exists.
+                self.stderr.write(f"Training failed ({exc}); serving popular movies for now.")
         login = self._admin_login()
         base = base_url.rstrip("/")
         self.stdout.write(
