@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -31,9 +29,9 @@ import time
 import uuid
 from pathlib import Path
 
+from report import machine_description, write_section
+
 REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- load-benchmark:begin -->", "<!-- load-benchmark:end -->"
 
 PANDAS_ONLY = """
 import sys
@@ -163,14 +161,6 @@ def postgres_database(admin_url: str) -> tuple[str, callable]:
 
 
 def render(results: list[dict], pandas_s: float, pypi: tuple[float, float], repeat: int) -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     rows = [
         "| Measurement | SQLite | PostgreSQL |",
         "| --- | ---: | ---: |",
@@ -190,9 +180,8 @@ def render(results: list[dict], pandas_s: float, pypi: tuple[float, float], repe
     ratio = " / ".join(f"{r['label']} {r['fresh'] / pandas_s:.1f}×" for r in results)
     return "\n".join(
         [
-            f"Machine: {platform.node()} · {os.cpu_count()} cores · {cpu} · Python "
-            f"{platform.python_version()} · {time.strftime('%Y-%m-%d')}. Medians of {repeat} runs; "
-            "every figure is a whole command, interpreter start included.",
+            f"Machine: {machine_description()}. Medians of {repeat} runs; every figure is a "
+            "whole command, interpreter start included.",
             "",
             *rows,
             "",
@@ -214,7 +203,7 @@ def main() -> None:
     parser.add_argument("--path", type=Path, required=True, help="GroupLens ml-100k folder")
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server (optional)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--write", action="store_true", help=f"rewrite the section in {DOC}")
+    parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -238,9 +227,7 @@ def main() -> None:
     section = render(results, pandas_s, pypi, args.repeat)
     print(section)
     if args.write:
-        text = DOC.read_text()
-        pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-        DOC.write_text(pattern.sub(lambda _: f"{BEGIN}\n{section}\n{END}", text))
+        write_section("load-benchmark", "Loading MovieLens-100k", section)
 
 
 if __name__ == "__main__":
