@@ -7,6 +7,7 @@ leaves the catalogue, viewers and ratings exactly as they were.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -235,3 +236,27 @@ def _replace_movie_genres(movies: pd.DataFrame, genre_ids: dict[str, int]) -> No
 
 def _iso_dates(values: pd.Series) -> pd.Series:
     return values.map(lambda day: day.isoformat() if day is not None else None)
+
+
+class UnknownMovie(ValueError):
+    pass
+
+
+def rating_upsert(
+    *, viewer_id: int, movie_id: int, score: int, rated_at: dt.datetime | None = None
+) -> tuple[Rating, bool]:
+    """Create or update one rating; a viewer seen for the first time is created.
+
+    Returns the rating and whether it is new. Serving reads histories live, so the next
+    recommendation for this viewer already reflects it.
+    """
+    if not Movie.objects.filter(id=movie_id).exists():
+        raise UnknownMovie(f"movie {movie_id} does not exist")
+    with transaction.atomic():
+        Viewer.objects.get_or_create(id=viewer_id)
+        rating, created = Rating.objects.update_or_create(
+            viewer_id=viewer_id,
+            movie_id=movie_id,
+            defaults={"score": score, "rated_at": rated_at or timezone.now()},
+        )
+    return rating, created

@@ -1,10 +1,12 @@
-"""Service-level endpoints: what is running here, and is it alive."""
+"""Read endpoints of the service: info, probes and recommendations."""
 
 from __future__ import annotations
 
+from django.db import DatabaseError
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,12 +14,16 @@ from rest_framework.views import APIView
 
 import videorec_site
 from ingestion.selectors import dataset_counts
+from ingestion.sources import MAX_ID
+from videorec_site.api_schema import ERROR_RESPONSES, NOT_FOUND
+
+from .services.serving import MAX_TOPK, UnknownGenre, active_model, recommendations_for_viewers
 
 
 class ServiceInfoApi(APIView):
     permission_classes = [AllowAny]
 
-    class OutputSerializer(serializers.Serializer):
+    class ServiceInfoSerializer(serializers.Serializer):
         name = serializers.CharField()
         version = serializers.CharField()
         data = inline_serializer(
@@ -29,7 +35,7 @@ class ServiceInfoApi(APIView):
         )
         links = serializers.DictField(child=serializers.CharField())
 
-    @extend_schema(responses=OutputSerializer, summary="Service information")
+    @extend_schema(responses=ServiceInfoSerializer, summary="Service information")
     def get(self, request: Request) -> Response:
         info = {
             "name": "VideoRec",
@@ -41,7 +47,7 @@ class ServiceInfoApi(APIView):
                 "schema": request.build_absolute_uri(reverse("schema")),
             },
         }
-        return Response(self.OutputSerializer(info).data)
+        return Response(self.ServiceInfoSerializer(info).data)
 
 
 class HealthApi(APIView):
@@ -56,3 +62,137 @@ class HealthApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
+
+
+class ReadinessApi(APIView):
+    """Readiness: 200 only when the database answers and a model is loaded."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        summary="Readiness probe",
+        responses={
+            200: inline_serializer(
+                "Ready",
+                fields={"status": serializers.CharField(), "model_run": serializers.IntegerField()},
+            ),
+            503: inline_serializer(
+                "NotReady",
+                fields={"status": serializers.CharField(), "detail": serializers.CharField()},
+            ),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            model = active_model()
+        except DatabaseError as exc:
+            return Response(
+                {"status": "unavailable", "detail": f"database: {exc}"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        if model is None:
+            return Response(
+                {"status": "unavailable", "detail": "no model is active; run manage.py train"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return Response({"status": "ok", "model_run": model.run_id})
+
+
+class ReasonSerializer(serializers.Serializer):
+    source = serializers.CharField(help_text="Recall source that ranked the movie highest.")
+    text = serializers.CharField(help_text='E.g. "Because you rated Star Wars (1977)".')
+    because_item_id = serializers.IntegerField(
+        allow_null=True, help_text="The viewer's rated movie it came from, if any."
+    )
+
+
+class RecommendedItemSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    title = serializers.CharField()
+    score = serializers.FloatField(help_text="Ranker score; compare within one answer only.")
+    reasons = ReasonSerializer(many=True)
+
+
+class RecommendationsSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    model_run = serializers.IntegerField(
+        allow_null=True, help_text="Serving model run; null before the first training."
+    )
+    cold_start = serializers.BooleanField(help_text="True when the viewer has no ratings.")
+    recommendations = RecommendedItemSerializer(many=True)
+
+
+class RecommendApi(APIView):
+    """Top-K movies for a viewer, from the active model run."""
+
+    permission_classes = [AllowAny]
+
+    class FilterSerializer(serializers.Serializer):
+        topk = serializers.IntegerField(
+            min_value=1,
+            max_value=MAX_TOPK,
+            default=10,
+            error_messages={
+                key: f"must be an integer between 1 and {MAX_TOPK}"
+                for key in ("invalid", "min_value", "max_value", "max_string_length")
+            },
+        )
+        genre = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
+        exclude = serializers.ListField(
+            child=serializers.IntegerField(min_value=1, max_value=MAX_ID), default=list
+        )
+
+    @extend_schema(
+        summary="Recommendations for a viewer",
+        description=(
+            "Ranked by the active model run: the viewer's current ratings → candidates from "
+            "the recall sources → features → LightGBM. Never returns a movie the viewer has "
+            "rated. Unknown viewers get popular movies (`cold_start: true`); before the first "
+            "training, popularity is counted from the ratings (`model_run: null`)."
+        ),
+        parameters=[
+            OpenApiParameter("user_id", int, OpenApiParameter.PATH, description="MovieLens id"),
+            OpenApiParameter("topk", int, description=f"1–{MAX_TOPK}, default 10"),
+            OpenApiParameter(
+                "genre",
+                str,
+                many=True,
+                description="Keep movies of these genres (repeat or comma-separate)",
+            ),
+            OpenApiParameter("exclude", int, many=True, description="Movie ids not to return"),
+        ],
+        responses={200: RecommendationsSerializer, **ERROR_RESPONSES, **NOT_FOUND},
+    )
+    def get(self, request: Request, user_id: str) -> Response:
+        if not user_id.isascii() or not user_id.isdigit() or not 0 < int(user_id) <= MAX_ID:
+            raise NotFound(f"no viewer {user_id!r}: user ids are positive integers")
+        filters = self.FilterSerializer(
+            data={
+                "topk": request.query_params.get("topk", 10),
+                "genre": _list_param(request, "genre"),
+                "exclude": _list_param(request, "exclude"),
+            }
+        )
+        filters.is_valid(raise_exception=True)
+        viewer_id, options = int(user_id), filters.validated_data
+        try:
+            (result,) = recommendations_for_viewers(
+                viewer_ids=[viewer_id],
+                topk=options["topk"],
+                genres=options["genre"],
+                exclude={viewer_id: options["exclude"]},
+            )
+        except UnknownGenre as exc:
+            raise ValidationError({"genre": [str(exc)]}) from exc
+        return Response(RecommendationsSerializer(result).data)
+
+
+def _list_param(request: Request, name: str) -> list[str]:
+    """``?genre=A&genre=B`` and ``?genre=A,B`` mean the same."""
+    return [
+        part.strip()
+        for value in request.query_params.getlist(name)
+        for part in value.split(",")
+        if part.strip()
+    ]

@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.db.models import Count
 
 from ingestion import selectors as data_selectors
-from ingestion.models import Movie, Rating
+from ingestion.models import Genre, Movie, Rating
 from recommender.engine.artifacts import ArtifactError, load_pipeline
 from recommender.engine.pipeline import RecommendationBatch, RecommenderPipeline
 
@@ -33,6 +33,8 @@ ACTIVE_RUN_CACHE_KEY = "recommender:active-run"
 #: (a local-memory cache is not shared between processes).
 ACTIVE_RUN_RECHECK_SECONDS = 5
 NO_ACTIVE_RUN = 0
+#: Longest list one request may ask for.
+MAX_TOPK = 100
 
 #: Reasons shown to viewers, by the kind of recall source that ranked the item highest.
 SOURCE_REASONS = {
@@ -115,20 +117,29 @@ def active_model() -> ActiveModel | None:
         return _loaded
 
 
+class UnknownGenre(ValueError):
+    pass
+
+
 def recommendations_for_viewers(
     *,
     viewer_ids: Sequence[int],
     topk: int,
     exclude: Mapping[int, Collection[int]] | None = None,
+    genres: Collection[str] = (),
     all_viewers: bool = False,
 ) -> list[ViewerRecommendations]:
     """Top-``topk`` unseen movies for each viewer, with reasons, best first.
 
-    ``all_viewers`` says that ``viewer_ids`` is every viewer, so histories are read in
-    one pass over the ratings instead of by id.
+    ``genres`` keeps movies of any of those genres (names as in the catalogue; an unknown
+    one raises :class:`UnknownGenre`). ``all_viewers`` says that ``viewer_ids`` is every
+    viewer, so histories are read in one pass over the ratings instead of by id.
     """
     if topk < 1:
         raise ValueError("topk must be at least 1")
+    if genres:
+        outside = _movies_outside(genres)
+        exclude = {v: {*(exclude or {}).get(v, ()), *outside} for v in viewer_ids}
     histories = data_selectors.ratings_frame(viewer_ids=None if all_viewers else viewer_ids)
     model = active_model()
     if model is None:
@@ -137,6 +148,18 @@ def recommendations_for_viewers(
         histories, user_ids=np.asarray(viewer_ids, dtype=np.int64), topk=topk, exclude=exclude
     )
     return _describe(batch, model, set(histories["user_id"].unique().tolist()))
+
+
+def _movies_outside(genres: Collection[str]) -> set[int]:
+    known = dict(Genre.objects.filter(name__in=genres).values_list("name", "id"))
+    missing = sorted(set(genres) - set(known))
+    if missing:
+        raise UnknownGenre(
+            f"unknown genre {missing[0]!r}; known genres: "
+            + ", ".join(Genre.objects.order_by("name").values_list("name", flat=True))
+        )
+    inside = Movie.objects.filter(genres__in=known.values()).values_list("id", flat=True)
+    return set(Movie.objects.values_list("id", flat=True)) - set(inside)
 
 
 def _describe(

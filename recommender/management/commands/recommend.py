@@ -12,9 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingestion.models import Viewer
-from recommender.services.serving import recommendations_for_viewers
-
-MAX_TOPK = 100
+from recommender.services.serving import MAX_TOPK, recommendations_for_viewers
 
 
 class Command(BaseCommand):

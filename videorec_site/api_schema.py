@@ -1,0 +1,21 @@
+"""OpenAPI pieces shared by the endpoints: the error body every 4xx response carries."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+ErrorSerializer = inline_serializer(
+    "Error",
+    fields={
+        "detail": serializers.CharField(help_text="What is wrong, in one line."),
+        "errors": serializers.DictField(
+            required=False, help_text="Validation errors by field (400 only)."
+        ),
+    },
+)
+
+ERROR_RESPONSES = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `detail` says which."),
+}
+NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such resource.")}
