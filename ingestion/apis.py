@@ -1,17 +1,27 @@
-"""Write API for ratings: the real-time signal that changes the next recommendation."""
+"""Data API: ratings (the real-time signal), the catalogue, and viewers."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
-from rest_framework.permissions import IsAuthenticated
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers, status, viewsets
+from rest_framework.filters import SearchFilter
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from videorec_site.api_schema import ERROR_RESPONSES
+from videorec_site.api_schema import ERROR_RESPONSES, NOT_FOUND
 
-from .models import MAX_SCORE, MIN_SCORE
+from .models import MAX_SCORE, MIN_SCORE, Movie, Rating, Viewer
 from .services import UnknownMovie, rating_upsert
 from .sources import MAX_ID
 
@@ -62,4 +72,105 @@ class RatingCreateApi(APIView):
         return Response(
             self.RatingSerializer(rating).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class MovieSerializer(serializers.ModelSerializer):
+    item_id = serializers.IntegerField(source="id")
+    genres = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+
+    class Meta:
+        model = Movie
+        fields = ["item_id", "title", "year", "release_date", "imdb_url", "genres"]
+
+
+class MovieFilter(filters.FilterSet):
+    genre = filters.CharFilter(
+        field_name="genres__name", lookup_expr="iexact", help_text="Genre name, e.g. Drama"
+    )
+    year = filters.NumberFilter()
+    year_min = filters.NumberFilter(field_name="year", lookup_expr="gte")
+    year_max = filters.NumberFilter(field_name="year", lookup_expr="lte")
+
+    class Meta:
+        model = Movie
+        fields = ["genre", "year", "year_min", "year_max"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Browse movies", responses={200: MovieSerializer, **ERROR_RESPONSES}
+    ),
+    retrieve=extend_schema(summary="One movie", responses={200: MovieSerializer, **NOT_FOUND}),
+)
+class MovieViewSet(viewsets.ReadOnlyModelViewSet):
+    """The catalogue: filter by genre and year, search by title."""
+
+    queryset = Movie.objects.prefetch_related("genres").order_by("id")
+    serializer_class = MovieSerializer
+    permission_classes = [AllowAny]
+    filter_backends = [filters.DjangoFilterBackend, SearchFilter]
+    filterset_class = MovieFilter
+    search_fields = ["title"]
+    lookup_value_regex = r"[0-9]+"
+
+
+class ViewerRatingSerializer(serializers.ModelSerializer):
+    item_id = serializers.IntegerField(source="movie_id")
+    title = serializers.CharField(source="movie.title")
+    rating = serializers.IntegerField(source="score")
+
+    class Meta:
+        model = Rating
+        fields = ["item_id", "title", "rating", "rated_at"]
+
+
+class ViewerSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField(source="id")
+
+    class Meta:
+        model = Viewer
+        fields = ["user_id", "age", "gender", "occupation", "zip_code"]
+
+
+class ViewerDetailApi(APIView):
+    """A viewer and their ratings, newest first (paginated with ``page``)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="A viewer and their ratings",
+        parameters=[OpenApiParameter("page", int, description="Page of the ratings, from 1")],
+        responses={
+            200: inline_serializer(
+                "ViewerWithRatings",
+                fields={
+                    **ViewerSerializer().get_fields(),
+                    "ratings": inline_serializer(
+                        "PaginatedViewerRatings",
+                        fields={
+                            "count": serializers.IntegerField(),
+                            "next": serializers.URLField(allow_null=True),
+                            "previous": serializers.URLField(allow_null=True),
+                            "results": ViewerRatingSerializer(many=True),
+                        },
+                    ),
+                },
+            ),
+            **NOT_FOUND,
+        },
+    )
+    def get(self, request: Request, user_id: int) -> Response:
+        viewer = get_object_or_404(Viewer, id=user_id)
+        paginator = PageNumberPagination()
+        ratings = paginator.paginate_queryset(
+            viewer.ratings.select_related("movie").order_by("-rated_at", "-id"), request, self
+        )
+        return Response(
+            {
+                **ViewerSerializer(viewer).data,
+                "ratings": paginator.get_paginated_response(
+                    ViewerRatingSerializer(ratings, many=True).data
+                ).data,
+            }
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import DatabaseError
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -13,11 +14,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 import videorec_site
+from ingestion.models import Movie
 from ingestion.selectors import dataset_counts
 from ingestion.sources import MAX_ID
 from videorec_site.api_schema import ERROR_RESPONSES, NOT_FOUND
 
+from .selectors import UnknownSource, active_run, similar_movies
 from .services.serving import MAX_TOPK, UnknownGenre, active_model, recommendations_for_viewers
+
+TOPK_ERRORS = {
+    key: f"must be an integer between 1 and {MAX_TOPK}"
+    for key in ("invalid", "min_value", "max_value", "max_string_length")
+}
 
 
 class ServiceInfoApi(APIView):
@@ -133,10 +141,7 @@ class RecommendApi(APIView):
             min_value=1,
             max_value=MAX_TOPK,
             default=10,
-            error_messages={
-                key: f"must be an integer between 1 and {MAX_TOPK}"
-                for key in ("invalid", "min_value", "max_value", "max_string_length")
-            },
+            error_messages=TOPK_ERRORS,
         )
         genre = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
         exclude = serializers.ListField(
@@ -196,3 +201,65 @@ def _list_param(request: Request, name: str) -> list[str]:
         for part in value.split(",")
         if part.strip()
     ]
+
+
+class SimilarMovieSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    title = serializers.CharField()
+    score = serializers.FloatField()
+    source = serializers.CharField()
+
+
+class SimilarMoviesApi(APIView):
+    """Movies like this one, from the active run's item-to-item recall table."""
+
+    permission_classes = [AllowAny]
+
+    class FilterSerializer(serializers.Serializer):
+        topk = serializers.IntegerField(
+            min_value=1,
+            max_value=MAX_TOPK,
+            default=10,
+            error_messages=TOPK_ERRORS,
+        )
+        source = serializers.CharField(required=False, max_length=32)
+
+    @extend_schema(
+        summary="Similar movies",
+        parameters=[
+            OpenApiParameter("topk", int, description=f"1–{MAX_TOPK}, default 10"),
+            OpenApiParameter(
+                "source", str, description="Recall table (default: the run's similarity source)"
+            ),
+        ],
+        responses={
+            200: inline_serializer(
+                "SimilarMovies",
+                fields={
+                    "item_id": serializers.IntegerField(),
+                    "model_run": serializers.IntegerField(allow_null=True),
+                    "similar": SimilarMovieSerializer(many=True),
+                },
+            ),
+            **ERROR_RESPONSES,
+            **NOT_FOUND,
+        },
+    )
+    def get(self, request: Request, movie_id: int) -> Response:
+        get_object_or_404(Movie, id=movie_id)
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        run = active_run()
+        similar = []
+        if run is not None:
+            try:
+                similar = similar_movies(run=run, movie_id=movie_id, **filters.validated_data)
+            except UnknownSource as exc:
+                raise ValidationError({"source": [str(exc)]}) from exc
+        return Response(
+            {
+                "item_id": movie_id,
+                "model_run": run.id if run else None,
+                "similar": SimilarMovieSerializer(similar, many=True).data,
+            }
+        )

@@ -1,9 +1,19 @@
 from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
-from ingestion.apis import RatingCreateApi
-from recommender.apis import HealthApi, ReadinessApi, RecommendApi, ServiceInfoApi
+from ingestion.apis import MovieViewSet, RatingCreateApi, ViewerDetailApi
+from recommender.apis import (
+    HealthApi,
+    ReadinessApi,
+    RecommendApi,
+    ServiceInfoApi,
+    SimilarMoviesApi,
+)
+
+router = SimpleRouter()
+router.register("api/movies", MovieViewSet, basename="movie")
 
 urlpatterns = [
     path("", ServiceInfoApi.as_view(), name="service-info"),
@@ -12,7 +22,10 @@ urlpatterns = [
     path("recommend/<str:user_id>", RecommendApi.as_view(), name="recommend"),
     path("api/recommend/<str:user_id>", RecommendApi.as_view(), name="api-recommend"),
     path("api/ratings/", RatingCreateApi.as_view(), name="rating-create"),
+    path("api/movies/<int:movie_id>/similar/", SimilarMoviesApi.as_view(), name="movie-similar"),
+    path("api/users/<int:user_id>/", ViewerDetailApi.as_view(), name="viewer-detail"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    *router.urls,
 ]

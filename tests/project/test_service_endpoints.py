@@ -44,3 +44,14 @@ def test_swagger_ui_uses_local_assets(client) -> None:
     page = client.get("/docs").content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert "cdn" not in page.lower()
+
+
+@pytest.mark.django_db
+def test_anonymous_clients_are_throttled(client, monkeypatch) -> None:
+    from rest_framework.throttling import AnonRateThrottle
+
+    cache.clear()
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "2/minute"})
+    statuses = [client.get("/", HTTP_ACCEPT="application/json").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    cache.clear()

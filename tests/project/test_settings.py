@@ -25,6 +25,7 @@ print(json.dumps({
     "broker": celery_app.conf.broker_url, "eager": celery_app.conf.task_always_eager,
     "debug": settings.DEBUG, "hosts": settings.ALLOWED_HOSTS,
     "secret": settings.SECRET_KEY,
+    "throttle": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
 }))
 """
 ENV_NAMES = (
@@ -78,6 +79,13 @@ def test_services_come_from_the_environment() -> None:
     assert seen["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert seen["cache_location"] == "redis://cache.internal:6379/1"
     assert seen["debug"] is False
+
+
+def test_throttle_rates_come_from_the_environment() -> None:
+    seen = settings_of(
+        "videorec_site.settings.local", THROTTLE_ANON_RATE="5/second", THROTTLE_USER_RATE="9/hour"
+    )
+    assert seen["throttle"] == {"anon": "5/second", "user": "9/hour"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,54 @@
+"""GET /api/movies/<id>/similar/ from the active run's recall table."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from recommender.models import ModelRun
+from recommender.services.training import model_run_create, model_run_execute
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trained(synthetic_ratings, fast_params) -> ModelRun:
+    return model_run_execute(run_id=model_run_create(triggered_by="test", params=fast_params).id)
+
+
+def test_similar_movies_come_from_the_recall_table(trained) -> None:
+    body = APIClient().get("/api/movies/1/similar/", {"topk": 3}).json()
+
+    assert (body["item_id"], body["model_run"]) == (1, trained.id)
+    assert len(body["similar"]) == 3
+    assert all(movie["source"] == "itemknn" for movie in body["similar"])
+    assert all(movie["item_id"] <= 20 for movie in body["similar"])  # same taste group
+    scores = [movie["score"] for movie in body["similar"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_another_source_can_be_asked_for(trained) -> None:
+    body = APIClient().get("/api/movies/1/similar/", {"source": "ease"}).json()
+    assert {movie["source"] for movie in body["similar"]} == {"ease"}
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ({"source": "magic"}, "source: unknown source 'magic'; this run has: cooccurrence, ease"),
+        ({"topk": "0"}, "topk: must be an integer between 1 and 100"),
+    ],
+)
+def test_bad_parameters(trained, query: dict, detail: str) -> None:
+    response = APIClient().get("/api/movies/1/similar/", query)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(detail)
+
+
+def test_without_a_model_the_list_is_empty(synthetic_ratings) -> None:
+    body = APIClient().get("/api/movies/1/similar/").json()
+    assert body == {"item_id": 1, "model_run": None, "similar": []}
+
+
+def test_unknown_movie_is_404(synthetic_ratings) -> None:
+    assert APIClient().get("/api/movies/999/similar/").status_code == 404
