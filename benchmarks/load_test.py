@@ -1,0 +1,188 @@
+"""Load test of ``/recommend/<user_id>`` against ``/healthz`` on the same production server.
+
+Starts gunicorn with ``videorec_site.settings.production`` (2 workers) on 127.0.0.1 over a
+database that already has an active model run, warms every worker, then runs ``wrk``
+(Debian package) for a fixed time per endpoint: ``/recommend`` over rotating user ids,
+``/healthz`` as the reference. Also measures, in-process, the uncached latency of one
+recommendation (history query → candidates → features → LightGBM → titles).
+
+Usage::
+
+    .venv/bin/python benchmarks/load_test.py [--database-url sqlite:///db.sqlite3] \
+        [--connections 32] [--seconds 20] [--write]
+
+The default database is the project's ``db.sqlite3`` as ``make run`` leaves it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from report import machine_description, write_section
+
+REPO = Path(__file__).resolve().parent.parent
+ROTATE_USERS = """
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/recommend/" .. ((counter * 7919) % {users} + 1) .. "?topk=10")
+end
+"""
+
+IN_PROCESS = """
+import random, statistics, time
+import django
+django.setup()
+from ingestion.models import Viewer
+from recommender.services.serving import active_model, recommendations_for_viewers
+assert active_model() is not None, "no active model run: train first"
+viewers = list(Viewer.objects.values_list("id", flat=True))
+random.seed(0)
+sample = random.sample(viewers, min(300, len(viewers)))
+recommendations_for_viewers(viewer_ids=[sample[0]], topk=10)
+runs = []
+for viewer in sample:
+    started = time.perf_counter()
+    recommendations_for_viewers(viewer_ids=[viewer], topk=10)
+    runs.append((time.perf_counter() - started) * 1000)
+runs.sort()
+print(len(viewers), statistics.median(runs), runs[int(0.99 * (len(runs) - 1))])
+"""
+
+
+def wrk(url: str, connections: int, seconds: int, script: Path | None) -> dict[str, float]:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        command[1:1] = ["-s", str(script)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    def latency(label: str) -> float:
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "none",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=f"sqlite:///{REPO / 'db.sqlite3'}")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "videorec_site.settings.production",
+        "DJANGO_READ_DOT_ENV_FILE": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": args.database_url,
+        "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(REPO / "media")),
+        # The load generator is one client: throttling would measure itself.
+        "THROTTLE_ANON_RATE": "100000000/minute",
+    }
+    users_s, p50_ms, p99_ms = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS], env=env, cwd=REPO, capture_output=True, text=True,
+        check=True,
+    ).stdout.split()  # fmt: skip
+    users = int(users_s)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env=env, cwd=REPO,
+        check=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{args.port}"
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "videorec_site.wsgi",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--workers",
+            str(args.workers),
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        # Warm every worker: model loaded, first queries done.
+        for user in range(1, 4 * args.workers + 1):
+            urllib.request.urlopen(f"{base}/recommend/{user}", timeout=60).read()
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+            lua.write(ROTATE_USERS.format(users=users))
+        recommend = wrk(base, args.connections, args.seconds, Path(lua.name))
+        healthz = wrk(f"{base}/healthz", args.connections, args.seconds, None)
+        Path(lua.name).unlink()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    ratio = recommend["rps"] / healthz["rps"]
+    section = "\n".join(
+        [
+            f"Machine: {machine_description()}. gunicorn with production settings, "
+            f"{args.workers} workers, on 127.0.0.1; wrk with 2 threads, {args.connections} "
+            f"connections, {args.seconds} s per endpoint; database "
+            f"`{args.database_url.split(':')[0]}`.",
+            "",
+            "| Endpoint | Requests/s | p50 (ms) | p99 (ms) | Requests | Non-2xx | Socket errors |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+            *(
+                f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['requests']:,} "
+                f"| {r['errors']} | {r['socket_errors']} |"
+                for name, r in (
+                    (f"`/recommend/<1…{users}>?topk=10`", recommend),
+                    ("`/healthz` (reference)", healthz),
+                )
+            ),
+            "",
+            f"`/recommend` throughput is **{ratio:.2f}×** that of `/healthz` on the same server.",
+            f"In-process, uncached, one viewer (history query → candidates → features → "
+            f"LightGBM → titles), 300 viewers: p50 **{float(p50_ms):.1f} ms**, p99 "
+            f"**{float(p99_ms):.1f} ms**.",
+            "",
+            "Command: `.venv/bin/python benchmarks/load_test.py --write` (after `make run` has "
+            "loaded and trained).",
+        ]
+    )
+    print(section)
+    if args.write:
+        write_section("load-test", "Serving under load", section)
+
+
+if __name__ == "__main__":
+    main()
