@@ -19,6 +19,7 @@ from ingestion.selectors import dataset_counts
 from ingestion.sources import MAX_ID
 from videorec_site.api_schema import ERROR_RESPONSES, NOT_FOUND
 
+from .models import ModelRun
 from .selectors import UnknownSource, active_run, similar_movies
 from .services.serving import MAX_TOPK, UnknownGenre, active_model, recommendations_for_viewers
 
@@ -41,6 +42,16 @@ class ServiceInfoApi(APIView):
                 for name in ("genres", "movies", "viewers", "ratings")
             },
         )
+        model_run = inline_serializer(
+            "ActiveModelRun",
+            fields={
+                "id": serializers.IntegerField(),
+                "activated_at": serializers.DateTimeField(),
+                "data": serializers.DictField(help_text="Snapshot of the training data."),
+                "metrics": serializers.DictField(help_text="Offline metrics of the system."),
+            },
+            allow_null=True,
+        )
         links = serializers.DictField(child=serializers.CharField())
 
     @extend_schema(responses=ServiceInfoSerializer, summary="Service information")
@@ -49,6 +60,7 @@ class ServiceInfoApi(APIView):
             "name": "VideoRec",
             "version": videorec_site.__version__,
             "data": dataset_counts(),
+            "model_run": _run_summary(active_run()),
             "links": {
                 "admin": request.build_absolute_uri(reverse("admin:index")),
                 "docs": request.build_absolute_uri(reverse("swagger-ui")),
@@ -56,6 +68,17 @@ class ServiceInfoApi(APIView):
             },
         }
         return Response(self.ServiceInfoSerializer(info).data)
+
+
+def _run_summary(run: ModelRun | None) -> dict | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "activated_at": run.activated_at,
+        "data": run.data_snapshot,
+        "metrics": run.metrics.get("system", {}),
+    }
 
 
 class HealthApi(APIView):

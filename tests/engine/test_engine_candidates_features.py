@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recommender.engine.candidates import candidate_recall, generate_candidates
-from recommender.engine.data import IdIndex, InteractionData, build_histories
+from recommender.engine.candidates import CandidateSet, candidate_recall, generate_candidates
+from recommender.engine.data import (
+    IdIndex,
+    InteractionData,
+    build_histories,
+    empty_items,
+    empty_users,
+)
 from recommender.engine.features import FeatureBuilder, source_feature_names
 from recommender.engine.recall import ItemKNNSource, PopularitySource
 
@@ -110,3 +117,47 @@ def test_feature_matrix_layout(fitted_pipeline, history_frame) -> None:
     assert np.all(column["user_n_ratings"][~row0] == 0)
     # Odd user ids are "F", code 0 in the sorted vocabulary ["F", "M"].
     assert np.all(column["user_gender"][row0] == 0)
+
+
+def test_time_context_features() -> None:
+    day = 86_400.0
+    item_index = IdIndex([10, 11])
+    train = build_histories(
+        pd.DataFrame(
+            {
+                "user_id": [1, 2, 3, 4],
+                "item_id": [10, 10, 10, 11],
+                "rating": [4.0, 4.0, 4.0, 4.0],
+                "timestamp": (np.array([1, 2, 101, 51]) * day).astype(np.int64),
+            }
+        ),
+        IdIndex([1, 2, 3, 4]),
+        item_index,
+    )
+    builder = FeatureBuilder(context_days=30.0).fit(
+        train, empty_items(), empty_users(), item_index, [], {"gender": [], "occupation": []}
+    )
+    history = build_histories(
+        pd.DataFrame(
+            {"user_id": [9], "item_id": [11], "rating": [3.0], "timestamp": [int(3 * day)]}
+        ),
+        IdIndex([8, 9]),
+        item_index,
+    )
+    candidates = CandidateSet(
+        rows=np.array([1, 1, 0]),
+        items=np.array([0, 1, 0]),
+        scores=np.zeros((3, 0)),
+        ranks=np.zeros((3, 0)),
+        zscores=np.zeros((3, 0)),
+        source_names=(),
+    )
+    matrix = builder.build(candidates, history, np.array([8, 9]), sp.csr_matrix((2, 2)))
+    column = dict(zip(builder.feature_names, matrix.T, strict=True))
+    # The user's latest rating is on day 3: item 10 was rated on days 1 and 2 within
+    # +-30 days, item 11 only on day 51; item ages then are 2 and -48 days.
+    np.testing.assert_array_equal(column["item_ratings_near_user_time"][:2], [2, 0])
+    np.testing.assert_allclose(column["item_age_at_user_days"][:2], [2, -48])
+    # User 8 (row 0) has no history: no user time, so both are missing.
+    assert np.isnan(column["item_ratings_near_user_time"][2])
+    assert np.isnan(column["item_age_at_user_days"][2])

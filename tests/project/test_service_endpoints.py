@@ -20,6 +20,7 @@ def test_service_info_reports_version_and_data_counts(client, tiny_dir: Path) ->
 
     assert body["version"] == videorec_site.__version__
     assert body["data"] == {"genres": 19, "movies": 4, "viewers": 3, "ratings": 6}
+    assert body["model_run"] is None
     assert body["links"]["docs"] == "http://testserver/docs"
 
 

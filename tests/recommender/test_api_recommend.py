@@ -122,3 +122,9 @@ def test_readyz_reflects_the_model(api, synthetic_ratings, fast_params) -> None:
     response = api.get("/readyz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_service_info_names_the_serving_run(api, trained) -> None:
+    body = api.get("/", HTTP_ACCEPT="application/json").json()
+    assert body["model_run"]["id"] == trained.id
+    assert body["model_run"]["metrics"]["ndcg@10"] == trained.metrics["system"]["ndcg@10"]
