@@ -10,12 +10,15 @@ The API, ``manage.py recommend`` and its batch export all call
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
 
@@ -137,17 +140,64 @@ def recommendations_for_viewers(
     """
     if topk < 1:
         raise ValueError("topk must be at least 1")
-    if genres:
-        outside = _movies_outside(genres)
-        exclude = {v: {*(exclude or {}).get(v, ()), *outside} for v in viewer_ids}
+    exclude = exclude or {}
     histories = data_selectors.ratings_frame(viewer_ids=None if all_viewers else viewer_ids)
     model = active_model()
     if model is None:
-        return _popular_without_model(viewer_ids, topk, histories, exclude or {})
-    batch = model.pipeline.recommend(
-        histories, user_ids=np.asarray(viewer_ids, dtype=np.int64), topk=topk, exclude=exclude
-    )
-    return _describe(batch, model, set(histories["user_id"].unique().tolist()))
+        if genres:
+            outside = _movies_outside(genres)
+            exclude = {v: {*exclude.get(v, ()), *outside} for v in viewer_ids}
+        return _popular_without_model(viewer_ids, topk, histories, exclude)
+    keys = _cache_keys(model.run_id, viewer_ids, histories, topk, genres, exclude)
+    cached = cache.get_many(keys.values()) if settings.VIDEOREC_RESULT_CACHE_SECONDS else {}
+    missing = [viewer for viewer in viewer_ids if keys[viewer] not in cached]
+    if missing:
+        wanted = {v: set(exclude.get(v, ())) for v in missing}
+        if genres:
+            outside = _movies_outside(genres)
+            wanted = {v: items | outside for v, items in wanted.items()}
+        batch = model.pipeline.recommend(
+            histories[histories["user_id"].isin(missing)],
+            user_ids=np.asarray(missing, dtype=np.int64),
+            topk=topk,
+            exclude=wanted,
+        )
+        fresh = {
+            keys[result.user_id]: result
+            for result in _describe(batch, model, set(histories["user_id"].tolist()))
+        }
+        if settings.VIDEOREC_RESULT_CACHE_SECONDS:
+            cache.set_many(fresh, settings.VIDEOREC_RESULT_CACHE_SECONDS)
+        cached = {**cached, **fresh}
+    return [cached[keys[viewer]] for viewer in viewer_ids]
+
+
+def _cache_keys(
+    run_id: int,
+    viewer_ids: Sequence[int],
+    histories: pd.DataFrame,
+    topk: int,
+    genres: Collection[str],
+    exclude: Mapping[int, Collection[int]],
+) -> dict[int, str]:
+    """One cache key per viewer, derived from everything the answer depends on.
+
+    The viewer's history is part of the key, so a new or changed rating, from any
+    process or from a bulk load, misses the cache by construction: nothing has to be
+    invalidated, and a local-memory cache per process is as correct as a shared one.
+    """
+    ordered = histories.sort_values(["user_id", "item_id"], kind="stable")
+    grouped = {
+        int(user): part[["item_id", "rating", "timestamp"]].to_numpy(np.float64).tobytes()
+        for user, part in ordered.groupby("user_id", sort=False)
+    }
+    request = f"{topk}:{','.join(sorted(genres))}"
+    keys = {}
+    for viewer in viewer_ids:
+        digest = hashlib.blake2b(grouped.get(viewer, b""), digest_size=12)
+        digest.update(f"{request}:{sorted(exclude.get(viewer, ()))}".encode())
+        keys[viewer] = f"recs:{run_id}:{viewer}:{digest.hexdigest()}"
+    return keys
 
 
 def _movies_outside(genres: Collection[str]) -> set[int]:
@@ -205,7 +255,7 @@ def _reason(source: str, kind: str, because: int | None, titles: dict[int, str])
 def _popular_without_model(
     viewer_ids: Sequence[int],
     topk: int,
-    histories,
+    histories: pd.DataFrame,
     exclude: Mapping[int, Collection[int]],
 ) -> list[ViewerRecommendations]:
     """Before the first training: the most-rated movies each viewer has not rated."""

@@ -71,6 +71,8 @@ def test_fit_report_and_neighbours(fitted_pipeline: RecommenderPipeline) -> None
     report = fitted_pipeline.fit_report_
     assert 0 < report["fold0_candidate_recall"] <= 1
     assert set(report["feature_importance"]) == set(fitted_pipeline.feature_names)
+    # The ranker is refitted on all users with the early-stopped tree count.
+    assert fitted_pipeline.ranker_.booster_.num_trees() == max(report["ranker_trees"], 1)
     table = fitted_pipeline.neighbour_table("itemknn", n=3)
     assert list(table.columns) == ["item_id", "neighbour_id", "score", "rank", "source"]
     assert (table["item_id"] != table["neighbour_id"]).all()

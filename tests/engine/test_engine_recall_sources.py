@@ -13,6 +13,7 @@ from recommender.engine.recall import (
     ItemKNNSource,
     PopularitySource,
     SequenceSource,
+    UserKNNSource,
     top_n,
 )
 from recommender.engine.recall.als import conjugate_gradient_rows, solve_rows
@@ -26,6 +27,13 @@ def test_top_n_breaks_ties_by_index_and_pads() -> None:
     ids, values = top_n(scores, 3)
     np.testing.assert_array_equal(ids, [[1, 2, 4], [1, -1, -1]])
     np.testing.assert_array_equal(values[1], [2.0, -np.inf, -np.inf])
+
+
+def test_top_n_resolves_boundary_ties_per_row() -> None:
+    scores = np.array([[0.0, 1.0, 1.0, 1.0, 5.0], [0.0, 4.0, 3.0, 2.0, 1.0]])
+    ids, values = top_n(scores, 2)
+    np.testing.assert_array_equal(ids, [[4, 1], [1, 2]])
+    np.testing.assert_array_equal(values, [[5.0, 1.0], [4.0, 3.0]])
 
 
 def test_top_n_excludes_marked_columns() -> None:
@@ -114,3 +122,17 @@ def test_als_averages_models() -> None:
     pair = ALSSource(factors=3, seed=7, n_models=2, iterations=5).fit(interactions)
     expected = (single[0].score(interactions) + single[1].score(interactions)) / 2
     np.testing.assert_allclose(pair.score(interactions), expected)
+
+
+def test_userknn_weights_neighbours_by_shrunk_cosine() -> None:
+    # Training users: A = {0, 1}, B = {0, 2}, C = {3}.
+    train = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]], dtype=float))
+    source = UserKNNSource(k=1, shrinkage=0.0).fit(train)
+    # History {0, 1} matches A exactly (cosine 1) and B half (0.5); k=1 keeps A only.
+    scores = source.score(sp.csr_matrix(np.array([[1, 1, 0, 0]], dtype=float)))
+    np.testing.assert_allclose(scores, [[1.0, 1.0, 0.0, 0.0]])
+    wider = UserKNNSource(k=2, shrinkage=0.0).fit(train)
+    ids, scores = wider.recommend(sp.csr_matrix(np.array([[1, 1, 0, 0]], dtype=float)), n=2)
+    # Item 2 comes from B (weight 0.5); item 3 has no support and scores 0.
+    np.testing.assert_array_equal(ids, [[2, 3]])
+    np.testing.assert_allclose(scores, [[0.5, 0.0]])

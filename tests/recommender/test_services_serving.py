@@ -118,3 +118,31 @@ def test_a_corrupt_artifact_keeps_the_previous_model_serving(trained, fast_param
 def test_topk_must_be_positive(trained) -> None:
     with pytest.raises(ValueError, match="topk"):
         recommend(3, topk=0)
+
+
+def test_answers_are_cached_until_the_history_changes(trained, monkeypatch) -> None:
+    pipeline = serving.active_model().pipeline
+    calls = []
+    original = pipeline.recommend
+    monkeypatch.setattr(
+        pipeline, "recommend", lambda *a, **k: calls.append(k["user_ids"]) or original(*a, **k)
+    )
+
+    first = recommend(3)
+    assert recommend(3) == first
+    assert len(calls) == 1
+
+    Rating.objects.filter(viewer_id=3).order_by("id").first().delete()
+    recommend(3)
+    assert len(calls) == 2
+
+
+def test_the_result_cache_can_be_turned_off(trained, settings, monkeypatch) -> None:
+    settings.VIDEOREC_RESULT_CACHE_SECONDS = 0
+    pipeline = serving.active_model().pipeline
+    calls = []
+    original = pipeline.recommend
+    monkeypatch.setattr(pipeline, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))
+    recommend(3)
+    recommend(3)
+    assert len(calls) == 2
