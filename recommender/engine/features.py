@@ -238,7 +238,7 @@ class FeatureBuilder:
         Returns
         -------
         numpy.ndarray of float32, shape (n_candidates, n_features)
-            Per-source (rank, z-score, score) columns first, then
+            Per-source (rank, z-score) columns first, then
             :attr:`feature_names`.
         """
         if self.item_table_ is None:
@@ -252,9 +252,11 @@ class FeatureBuilder:
         item = self.item_table_[items]
         pair = self._pair_features(candidates, history, similarity)
         timing = self._time_context(candidates, history)
-        per_source = np.stack(
-            [candidates.ranks, candidates.zscores, candidates.scores], axis=2
-        ).reshape(len(candidates), -1)
+        # Raw scores are left out on purpose: their scale differs between the
+        # ranker's training folds and serving, while ranks and z-scores transfer.
+        per_source = np.stack([candidates.ranks, candidates.zscores], axis=2).reshape(
+            len(candidates), -1
+        )
         return np.column_stack([per_source, user, item, pair, timing]).astype(np.float32)
 
     def _user_table(self, history: HistoryMatrices, user_ids: np.ndarray, now: float) -> np.ndarray:
@@ -372,4 +374,4 @@ def _encode(values: pd.Series, vocabulary: Sequence[str]) -> np.ndarray:
 
 def source_feature_names(source_names: Sequence[str]) -> list[str]:
     """Names of the per-source columns of :meth:`FeatureBuilder.build`."""
-    return [f"{name}_{kind}" for name in source_names for kind in ("rank", "z", "score")]
+    return [f"{name}_{kind}" for name in source_names for kind in ("rank", "z")]

@@ -28,8 +28,8 @@ class RankerConfig:
     num_leaves: int = 15
     min_data_in_leaf: int = 200
     learning_rate: float = 0.05
-    n_estimators: int = 400
-    early_stopping_rounds: int = 40
+    n_estimators: int = 200
+    early_stopping_rounds: int = 30
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0

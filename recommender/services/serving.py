@@ -186,10 +186,15 @@ def _cache_keys(
     process or from a bulk load, misses the cache by construction: nothing has to be
     invalidated, and a local-memory cache per process is as correct as a shared one.
     """
-    ordered = histories.sort_values(["user_id", "item_id"], kind="stable")
+    users = histories["user_id"].to_numpy()
+    rows = histories[["item_id", "rating", "timestamp"]].to_numpy(np.float64)
+    order = np.lexsort((rows[:, 0], users))
+    users, rows = users[order], rows[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if users.size else []
+    ends = [*starts[1:], users.size] if users.size else []
     grouped = {
-        int(user): part[["item_id", "rating", "timestamp"]].to_numpy(np.float64).tobytes()
-        for user, part in ordered.groupby("user_id", sort=False)
+        int(users[start]): rows[start:end].tobytes()
+        for start, end in zip(starts, ends, strict=True)
     }
     request = f"{topk}:{','.join(sorted(genres))}"
     keys = {}

@@ -19,6 +19,9 @@ import scipy.sparse as sp
 logger = logging.getLogger(__name__)
 
 State = dict[str, np.ndarray]
+# Above this share of stored entries pruning densifies row blocks of this many cells.
+_DENSE_PRUNE_DENSITY = 0.05
+_DENSE_BLOCK_CELLS = 2**21
 
 
 class NotFittedError(RuntimeError):
@@ -117,20 +120,21 @@ def top_n(
     k = min(n, n_cols)
     if k == 0 or n_rows == 0:
         return ids, values
+    columns = np.broadcast_to(np.arange(n_cols), scores.shape)
     if k < n_cols:
         # argpartition is O(n_cols); the k winners are then sorted exactly.
         candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        # Ties at the partition boundary must resolve by column index, so widen to
-        # every column scoring at least the k-th best value before the final sort.
-        kth = np.take_along_axis(scores, candidates, axis=1).min(axis=1, keepdims=True)
-        if np.count_nonzero(scores >= kth) > n_rows * k:
-            candidates = np.broadcast_to(np.arange(n_cols), scores.shape)
+        candidate_scores = np.take_along_axis(scores, candidates, axis=1)
+        order = np.lexsort((candidates, -candidate_scores), axis=1)
+        best = np.take_along_axis(candidates, order, axis=1)
+        # Rows with more than k columns at the k-th value must resolve the tie by
+        # column index, which argpartition ignores: fully sort just those rows.
+        tied = np.count_nonzero(scores >= candidate_scores.min(axis=1, keepdims=True), axis=1) > k
+        if tied.any():
+            best[tied] = np.lexsort((columns[tied], -scores[tied]), axis=1)[:, :k]
     else:
-        candidates = np.broadcast_to(np.arange(n_cols), scores.shape)
-    candidate_scores = np.take_along_axis(scores, candidates, axis=1)
-    order = np.lexsort((candidates, -candidate_scores), axis=1)[:, :k]
-    best = np.take_along_axis(candidates, order, axis=1)
-    best_scores = np.take_along_axis(candidate_scores, order, axis=1)
+        best = np.lexsort((columns, -scores), axis=1)
+    best_scores = np.take_along_axis(scores, best, axis=1)
     valid = np.isfinite(best_scores)
     ids[:, :k] = np.where(valid, best, -1)
     values[:, :k] = np.where(valid, best_scores, -np.inf)
@@ -156,7 +160,10 @@ def prune_top_k(similarity: sp.spmatrix, k: int) -> sp.csr_matrix:
     if counts.max(initial=0) <= k:
         similarity.sort_indices()
         return similarity
-    rows = np.repeat(np.arange(similarity.shape[0]), counts)
+    n_rows, n_cols = similarity.shape
+    if similarity.nnz > _DENSE_PRUNE_DENSITY * n_rows * n_cols:
+        return _prune_dense_blocks(similarity, k)
+    rows = np.repeat(np.arange(n_rows), counts)
     # Sort every row's entries by descending value (ties by column), then keep
     # the first k of each row: one global lexsort instead of a Python row loop.
     order = np.lexsort((similarity.indices, -similarity.data, rows))
@@ -165,6 +172,30 @@ def prune_top_k(similarity: sp.spmatrix, k: int) -> sp.csr_matrix:
     pruned = sp.csr_matrix(
         (similarity.data[keep], (rows[keep], similarity.indices[keep])), shape=similarity.shape
     )
+    pruned.sort_indices()
+    return pruned
+
+
+def _prune_dense_blocks(similarity: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """:func:`prune_top_k` for dense-ish matrices: O(n) selection on row blocks.
+
+    Sorting millions of stored entries dominates otherwise; absent entries become
+    ``-inf`` so they are never selected, and :func:`top_n` keeps the same
+    descending-value, ascending-column order.
+    """
+    n_rows, n_cols = similarity.shape
+    block = max(1, _DENSE_BLOCK_CELLS // n_cols)
+    parts = []
+    for start in range(0, n_rows, block):
+        rows = similarity[start : start + block]
+        dense = np.full(rows.shape, -np.inf)
+        coo = rows.tocoo()
+        dense[coo.row, coo.col] = coo.data
+        ids, values = top_n(dense, k)
+        valid = ids >= 0
+        row_of = np.broadcast_to(np.arange(rows.shape[0])[:, None], ids.shape)
+        parts.append(sp.csr_matrix((values[valid], (row_of[valid], ids[valid])), shape=rows.shape))
+    pruned = sp.csr_matrix(sp.vstack(parts))
     pruned.sort_indices()
     return pruned
 
@@ -364,9 +395,11 @@ class ItemSimilaritySource(BaseRecallSource):
 
     def score(self, user_items: sp.csr_matrix) -> np.ndarray:
         """Dense scores ``history_weights(user_items) @ S``, shape (n_rows, n_items)."""
-        user_items = self._check_user_items(user_items)
-        product = self.history_weights(user_items) @ self.similarity_
-        return product.toarray() if sp.issparse(product) else np.asarray(product)
+        weights = self.history_weights(self._check_user_items(user_items))
+        if sp.issparse(self.similarity_):
+            return (weights @ self.similarity_).toarray()
+        # Match the dense matrix's dtype: otherwise scipy upcasts all of it per call.
+        return np.asarray(weights.astype(self.similarity_.dtype) @ self.similarity_, np.float64)
 
     def _similarity_rows(self, item_indices: np.ndarray) -> np.ndarray:
         rows = self.similarity_[item_indices]
@@ -390,7 +423,11 @@ class ItemSimilaritySource(BaseRecallSource):
         history = weights.indices
         if history.size == 0 or len(items) == 0:
             return np.full(len(items), -1, dtype=np.int64)
-        block = self._similarity_rows(history)[:, np.asarray(items, dtype=np.int64)]
+        items = np.asarray(items, dtype=np.int64)
+        if sp.issparse(self.similarity_):
+            block = self.similarity_[history][:, items].toarray()
+        else:
+            block = self.similarity_[np.ix_(history, items)]
         contribution = block * weights.data[:, None]
         best = contribution.argmax(axis=0)
         positive = contribution[best, np.arange(len(items))] > 0

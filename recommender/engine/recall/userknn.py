@@ -53,7 +53,8 @@ class UserKNNSource(BaseRecallSource):
         """Dense scores, shape (n_rows, n_items)."""
         rows = binarize(self._check_user_items(user_items))
         row_norms = np.sqrt(np.diff(rows.indptr).astype(np.float64))
-        overlap = sp.csr_matrix(rows @ self.users_.T)
+        # users_ @ rows.T keeps the big stored matrix in CSR (no per-call transpose).
+        overlap = sp.csr_matrix((self.users_ @ rows.T).T)
         coo = overlap.tocoo()
         denominator = row_norms[coo.row] * self.user_norms_[coo.col] + self.shrinkage
         similarity = sp.csr_matrix(
