@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,10 +25,11 @@ from django.db.models import Count
 
 from ingestion import selectors as data_selectors
 from ingestion.models import Genre, Movie, Rating
-from recommender.engine.artifacts import ArtifactError, load_pipeline
-from recommender.engine.pipeline import RecommendationBatch, RecommenderPipeline
 
 from ..models import ModelRun
+
+if TYPE_CHECKING:
+    from recommender.engine.pipeline import RecommendationBatch, RecommenderPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +104,10 @@ def active_model() -> ActiveModel | None:
     current = _loaded
     if current is not None and current.run_id == run_id:
         return current
+    # Imported on first use: LightGBM and scikit-learn take a second to import, which
+    # every management command would otherwise pay through the URL checks.
+    from recommender.engine.artifacts import ArtifactError, load_pipeline
+
     with _lock:
         if _loaded is not None and _loaded.run_id == run_id:
             return _loaded
