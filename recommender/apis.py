@@ -25,10 +25,20 @@ from .models import ModelRun
 from .selectors import UnknownSource, active_run, similar_movies
 from .services.serving import MAX_TOPK, UnknownGenre, active_model, recommendations_for_viewers
 
-TOPK_ERRORS = {
-    key: f"must be an integer between 1 and {MAX_TOPK}"
-    for key in ("invalid", "min_value", "max_value", "max_string_length")
-}
+TOPK_PARAMETER = OpenApiParameter("topk", int, description=f"1–{MAX_TOPK}, default 10")
+
+
+def topk_field() -> serializers.IntegerField:
+    """The ``topk`` query parameter, with one message for every way it can be wrong."""
+    message = f"must be an integer between 1 and {MAX_TOPK}"
+    return serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_TOPK,
+        default=10,
+        error_messages=dict.fromkeys(
+            ("invalid", "min_value", "max_value", "max_string_length"), message
+        ),
+    )
 
 
 class ServiceInfoApi(APIView):
@@ -162,12 +172,7 @@ class RecommendApi(APIView):
     permission_classes = [AllowAny]
 
     class FilterSerializer(serializers.Serializer):
-        topk = serializers.IntegerField(
-            min_value=1,
-            max_value=MAX_TOPK,
-            default=10,
-            error_messages=TOPK_ERRORS,
-        )
+        topk = topk_field()
         genre = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
         exclude = serializers.ListField(
             child=serializers.IntegerField(min_value=1, max_value=MAX_ID), default=list
@@ -183,7 +188,7 @@ class RecommendApi(APIView):
         ),
         parameters=[
             OpenApiParameter("user_id", int, OpenApiParameter.PATH, description="MovieLens id"),
-            OpenApiParameter("topk", int, description=f"1–{MAX_TOPK}, default 10"),
+            TOPK_PARAMETER,
             OpenApiParameter(
                 "genre",
                 str,
@@ -243,18 +248,13 @@ class SimilarMoviesApi(APIView):
     permission_classes = [AllowAny]
 
     class FilterSerializer(serializers.Serializer):
-        topk = serializers.IntegerField(
-            min_value=1,
-            max_value=MAX_TOPK,
-            default=10,
-            error_messages=TOPK_ERRORS,
-        )
+        topk = topk_field()
         source = serializers.CharField(required=False, max_length=32)
 
     @extend_schema(
         summary="Similar movies",
         parameters=[
-            OpenApiParameter("topk", int, description=f"1–{MAX_TOPK}, default 10"),
+            TOPK_PARAMETER,
             OpenApiParameter(
                 "source", str, description="Recall table (default: the run's similarity source)"
             ),
