@@ -49,10 +49,6 @@ class CandidateSet:
     def __len__(self) -> int:
         return int(self.rows.size)
 
-    def row_slices(self, n_rows: int) -> np.ndarray:
-        """Start offsets of each row's candidates, shape (n_rows + 1,)."""
-        return np.searchsorted(self.rows, np.arange(n_rows + 1))
-
 
 def _eligible_mask(user_items: sp.csr_matrix, exclude: sp.csr_matrix | None) -> np.ndarray:
     blocked = (user_items != 0) if exclude is None else ((user_items != 0) + (exclude != 0))

@@ -24,9 +24,10 @@ from recommender.engine.data import (
     IdIndex,
     InteractionData,
     build_histories,
+    catalogue_index,
     deduplicate_ratings,
 )
-from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder
+from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder, build_vocabulary
 from recommender.engine.ranking import LightGBMRanker, RankerConfig
 from recommender.engine.recall.als import ridge_rows
 from recommender.engine.recall.base import binarize, prune_top_k
@@ -224,15 +225,8 @@ class RatingClassifier:
     def fit(self, data: InteractionData) -> Self:
         """Fit on the training ratings (labels ``rating >= threshold``)."""
         ratings = deduplicate_ratings(data.ratings).reset_index(drop=True)
-        items = data.items_or_empty
-        self.item_index_ = IdIndex(
-            np.concatenate([items["item_id"].to_numpy(np.int64), ratings["item_id"].to_numpy()])
-        )
-        self.vocabulary_ = {
-            "genres": sorted({g for names in items["genres"] for g in _as_tuple(names)}),
-            "gender": sorted(data.users_or_empty["gender"].dropna().unique().tolist()),
-            "occupation": sorted(data.users_or_empty["occupation"].dropna().unique().tolist()),
-        }
+        self.item_index_ = catalogue_index(data)
+        self.vocabulary_ = build_vocabulary(data.items_or_empty, data.users_or_empty)
         rng = np.random.default_rng(self.seed)
         fold = rng.integers(self.n_folds, size=len(ratings))
         parts = []
@@ -279,12 +273,7 @@ class RatingClassifier:
         users = IdIndex(data.ratings["user_id"])
         history = build_histories(data.ratings, users, self.item_index_)
         features = FeatureBuilder().fit(
-            history,
-            data.items_or_empty,
-            data.users_or_empty,
-            self.item_index_,
-            self.vocabulary_["genres"],
-            self.vocabulary_,
+            history, data.items_or_empty, data.users_or_empty, self.item_index_, self.vocabulary_
         )
         return _Context(
             mf=BiasedMF(**self.mf_params).fit(history.ratings),
@@ -341,7 +330,3 @@ def _genre_affinity(
     n_genres = item_genres.sum(axis=1)
     score = (per_genre[rows] * item_genres).sum(axis=1)
     return np.divide(score, n_genres, out=np.zeros_like(score), where=n_genres > 0)
-
-
-def _as_tuple(names: object) -> tuple[str, ...]:
-    return tuple(names) if isinstance(names, list | tuple | np.ndarray) else ()

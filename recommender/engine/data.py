@@ -155,6 +155,27 @@ class IdIndex:
         return np.where(indices >= 0, self.ids[np.clip(indices, 0, None)], -1)
 
 
+def catalogue_index(data: InteractionData) -> IdIndex:
+    """Index of every recommendable item: the items table plus any rated item.
+
+    Parameters
+    ----------
+    data : InteractionData
+
+    Returns
+    -------
+    IdIndex
+    """
+    return IdIndex(
+        np.concatenate(
+            [
+                data.items_or_empty["item_id"].to_numpy(np.int64),
+                data.ratings["item_id"].to_numpy(np.int64),
+            ]
+        )
+    )
+
+
 def deduplicate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     """Keep only the latest rating per ``(user_id, item_id)`` pair.
 

@@ -9,7 +9,7 @@ O(candidates).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Self
 
 import numpy as np
@@ -56,6 +56,31 @@ _TIME_KEY_SHIFT = np.int64(2**32)
 CATEGORICAL_FEATURES = ("user_gender", "user_occupation")
 
 
+def genre_names(value: object) -> tuple[str, ...]:
+    """The genre names of one ``items.genres`` cell (missing/NaN cells have none)."""
+    return tuple(value) if isinstance(value, list | tuple | np.ndarray) else ()
+
+
+def build_vocabulary(items: pd.DataFrame, users: pd.DataFrame) -> dict[str, list[str]]:
+    """Sorted value lists of the categorical inputs (genres, gender, occupation).
+
+    Parameters
+    ----------
+    items, users : pandas.DataFrame
+        Side tables in the contract schema (may be empty).
+
+    Returns
+    -------
+    dict of str to list of str
+        Keys ``"genres"``, ``"gender"`` and ``"occupation"``.
+    """
+    return {
+        "genres": sorted({name for cell in items["genres"] for name in genre_names(cell)}),
+        "gender": sorted(users["gender"].dropna().unique().tolist()),
+        "occupation": sorted(users["occupation"].dropna().unique().tolist()),
+    }
+
+
 def genre_matrix(genres: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> np.ndarray:
     """Multi-hot encode genre lists.
 
@@ -71,7 +96,7 @@ def genre_matrix(genres: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> 
     position = {name: column for column, name in enumerate(vocabulary)}
     encoded = np.zeros((len(genres), len(vocabulary)), dtype=np.float32)
     for row, names in enumerate(genres):
-        for name in names if isinstance(names, list | tuple | np.ndarray) else ():
+        for name in genre_names(names):
             if name in position:
                 encoded[row, position[name]] = 1.0
     return encoded
@@ -134,8 +159,7 @@ class FeatureBuilder:
         items: pd.DataFrame,
         users: pd.DataFrame,
         item_index: IdIndex,
-        genre_vocabulary: Sequence[str],
-        categories: dict[str, Sequence[str]],
+        vocabulary: Mapping[str, Sequence[str]],
     ) -> Self:
         """Precompute item arrays and the user demographics lookup.
 
@@ -147,10 +171,10 @@ class FeatureBuilder:
             Side tables (contract schema); may be empty.
         item_index : IdIndex
             Column index of ``train``.
-        genre_vocabulary : sequence of str
-        categories : dict
-            Vocabularies of ``"gender"`` and ``"occupation"``; codes are positions,
-            unknown values become NaN (LightGBM's missing category).
+        vocabulary : mapping
+            ``"genres"``, ``"gender"`` and ``"occupation"`` value lists (see
+            :func:`build_vocabulary`); codes are positions, unknown values become
+            NaN (LightGBM's missing category).
         """
         timestamps, ratings = train.timestamps, train.ratings
         self.reference_time_ = float(timestamps.data.max()) if timestamps.nnz else 0.0
@@ -181,10 +205,9 @@ class FeatureBuilder:
         known = rows >= 0
         year = np.full(len(item_index), np.nan)
         year[rows[known]] = items["year"].to_numpy(dtype=np.float64)[known]
-        self.item_genres_ = np.zeros((len(item_index), len(genre_vocabulary)), dtype=np.float32)
-        self.item_genres_[rows[known]] = genre_matrix(items["genres"].tolist(), genre_vocabulary)[
-            known
-        ]
+        genres = vocabulary["genres"]
+        self.item_genres_ = np.zeros((len(item_index), len(genres)), dtype=np.float32)
+        self.item_genres_[rows[known]] = genre_matrix(items["genres"].tolist(), genres)[known]
         self.item_table_ = np.column_stack(
             [
                 n_ratings,
@@ -200,8 +223,8 @@ class FeatureBuilder:
         self.user_table_ = np.column_stack(
             [
                 users["age"].to_numpy(dtype=np.float64),
-                _encode(users["gender"], categories["gender"]),
-                _encode(users["occupation"], categories["occupation"]),
+                _encode(users["gender"], vocabulary["gender"]),
+                _encode(users["occupation"], vocabulary["occupation"]),
             ]
         ).reshape(len(users), 3)
         return self

@@ -26,11 +26,13 @@ from recommender.engine.data import (
     IdIndex,
     InteractionData,
     build_histories,
+    catalogue_index,
     deduplicate_ratings,
 )
 from recommender.engine.features import (
     CATEGORICAL_FEATURES,
     FeatureBuilder,
+    build_vocabulary,
     source_feature_names,
 )
 from recommender.engine.ranking import LightGBMRanker, RankerConfig
@@ -280,14 +282,8 @@ class RecommenderPipeline:
         started = time.perf_counter()
         ratings = deduplicate_ratings(data.ratings)
         items, users = data.items_or_empty, data.users_or_empty
-        self.item_index_ = IdIndex(
-            np.concatenate([items["item_id"].to_numpy(np.int64), ratings["item_id"].to_numpy()])
-        )
-        self.vocabulary_ = {
-            "genres": sorted({g for names in items["genres"] for g in _as_list(names)}),
-            "gender": sorted(users["gender"].dropna().unique().tolist()),
-            "occupation": sorted(users["occupation"].dropna().unique().tolist()),
-        }
+        self.item_index_ = catalogue_index(data)
+        self.vocabulary_ = build_vocabulary(items, users)
         serving = self._fit_components(data.with_ratings(ratings))
         self.sources_, self.features_ = serving.sources, serving.features
         self.ranker_ = None
@@ -341,12 +337,7 @@ class RecommenderPipeline:
             sources[name] = build_source(spec).fit(history.timestamps)
             logger.debug("source %s fitted in %.2f s", name, time.perf_counter() - tick)
         features = FeatureBuilder(**self.config.feature_params).fit(
-            history,
-            data.items_or_empty,
-            data.users_or_empty,
-            self.item_index_,
-            self.vocabulary_["genres"],
-            self.vocabulary_,
+            history, data.items_or_empty, data.users_or_empty, self.item_index_, self.vocabulary_
         )
         return _Components(sources, features, history, user_index)
 
@@ -774,7 +765,3 @@ class RecommenderPipeline:
 
 def _take_rows(history: HistoryMatrices, rows: np.ndarray) -> HistoryMatrices:
     return HistoryMatrices(timestamps=history.timestamps[rows], ratings=history.ratings[rows])
-
-
-def _as_list(names: Any) -> list[str]:
-    return list(names) if isinstance(names, list | tuple | np.ndarray) else []

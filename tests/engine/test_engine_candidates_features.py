@@ -15,7 +15,7 @@ from recommender.engine.data import (
     empty_items,
     empty_users,
 )
-from recommender.engine.features import FeatureBuilder, source_feature_names
+from recommender.engine.features import FeatureBuilder, build_vocabulary, source_feature_names
 from recommender.engine.recall import ItemKNNSource, PopularitySource
 
 N_ITEMS = 6
@@ -86,8 +86,7 @@ def test_item_statistics_come_from_training_part_only(synthetic_data: Interactio
         synthetic_data.items,
         synthetic_data.users,
         items,
-        ["Action", "Drama", "Romance"],
-        {"gender": ["F", "M"], "occupation": ["student", "writer"]},
+        build_vocabulary(synthetic_data.items, synthetic_data.users),
     )
     counts = train.groupby("item_id").size().reindex(items.ids, fill_value=0).to_numpy()
     np.testing.assert_array_equal(builder.item_table_[:, 0], counts)
@@ -135,7 +134,11 @@ def test_time_context_features() -> None:
         item_index,
     )
     builder = FeatureBuilder(context_days=30.0).fit(
-        train, empty_items(), empty_users(), item_index, [], {"gender": [], "occupation": []}
+        train,
+        empty_items(),
+        empty_users(),
+        item_index,
+        build_vocabulary(empty_items(), empty_users()),
     )
     history = build_histories(
         pd.DataFrame(
@@ -161,3 +164,18 @@ def test_time_context_features() -> None:
     # User 8 (row 0) has no history: no user time, so both are missing.
     assert np.isnan(column["item_ratings_near_user_time"][2])
     assert np.isnan(column["item_age_at_user_days"][2])
+
+
+def test_build_vocabulary_sorts_and_skips_missing(synthetic_data: InteractionData) -> None:
+    items = pd.DataFrame(
+        {
+            "item_id": [1, 2, 3],
+            "year": np.nan,
+            "genres": [("Drama",), None, ["Action", "Drama"]],
+            "title": "x",
+        }
+    )
+    vocabulary = build_vocabulary(items, synthetic_data.users)
+    assert vocabulary["genres"] == ["Action", "Drama"]
+    assert vocabulary["gender"] == ["F", "M"]
+    assert vocabulary["occupation"] == ["student", "writer"]

@@ -10,14 +10,13 @@ from recommender.engine.data import InteractionData
 from recommender.engine.pipeline import PipelineConfig, RecommenderPipeline
 
 
-@pytest.fixture
-def history(history_frame):
-    return history_frame
-
-
-def test_block_users_get_their_block(fitted_pipeline: RecommenderPipeline, history, blocks) -> None:
+def test_block_users_get_their_block(
+    fitted_pipeline: RecommenderPipeline, history_frame, blocks
+) -> None:
     block_a, block_b = blocks
-    histories = pd.concat([history(501, [1000, 1001, 1002]), history(502, [1030, 1031])])
+    histories = pd.concat(
+        [history_frame(501, [1000, 1001, 1002]), history_frame(502, [1030, 1031])]
+    )
     batch = fitted_pipeline.recommend(histories, topk=5)
     np.testing.assert_array_equal(batch.user_ids, [501, 502])
     assert batch.item_ids.shape == batch.scores.shape == (2, 5)
@@ -26,9 +25,9 @@ def test_block_users_get_their_block(fitted_pipeline: RecommenderPipeline, histo
     assert np.all(np.diff(batch.scores, axis=1) <= 0)
 
 
-def test_reasons_point_into_history(fitted_pipeline: RecommenderPipeline, history) -> None:
+def test_reasons_point_into_history(fitted_pipeline: RecommenderPipeline, history_frame) -> None:
     seen = [1000, 1001, 1002, 1003]
-    recs = fitted_pipeline.recommend(history(7, seen), topk=4).for_user(7)
+    recs = fitted_pipeline.recommend(history_frame(7, seen), topk=4).for_user(7)
     assert len(recs) == 4
     for rec in recs:
         assert rec.source in fitted_pipeline.config.sources
@@ -36,8 +35,10 @@ def test_reasons_point_into_history(fitted_pipeline: RecommenderPipeline, histor
     assert any(rec.because_item_id in seen for rec in recs)
 
 
-def test_cold_start_and_order_and_exclusion(fitted_pipeline: RecommenderPipeline, history) -> None:
-    histories = history(3, [1000, 1001])
+def test_cold_start_and_order_and_exclusion(
+    fitted_pipeline: RecommenderPipeline, history_frame
+) -> None:
+    histories = history_frame(3, [1000, 1001])
     batch = fitted_pipeline.recommend(
         histories, user_ids=[999, 3], topk=6, exclude={3: [1004, 1005]}
     )
@@ -53,14 +54,19 @@ def test_cold_start_and_order_and_exclusion(fitted_pipeline: RecommenderPipeline
         batch.for_user(12345)
 
 
-def test_unknown_history_items_are_ignored(fitted_pipeline: RecommenderPipeline, history) -> None:
-    known = fitted_pipeline.recommend(history(8, [1020, 1021]), topk=3)
-    mixed = fitted_pipeline.recommend(history(8, [1020, 1021, 77_777]), topk=3)
+def test_unknown_history_items_are_ignored(
+    fitted_pipeline: RecommenderPipeline, history_frame
+) -> None:
+    known = fitted_pipeline.recommend(history_frame(8, [1020, 1021]), topk=3)
+    mixed = fitted_pipeline.recommend(history_frame(8, [1020, 1021, 77_777]), topk=3)
     np.testing.assert_array_equal(known.item_ids, mixed.item_ids)
 
 
-def test_short_candidate_lists_are_padded(fitted_pipeline: RecommenderPipeline, history) -> None:
-    batch = fitted_pipeline.recommend(history(9, [1000]), topk=40)
+def test_short_candidate_lists_are_padded(
+    fitted_pipeline: RecommenderPipeline, history_frame
+) -> None:
+    # 41 catalogue items (one never rated) minus the single history item.
+    batch = fitted_pipeline.recommend(history_frame(9, [1000]), topk=40)
     items = batch.item_ids[0]
     assert (items >= 0).all() and len(set(items.tolist())) == 40
     assert 1000 not in items
@@ -81,9 +87,9 @@ def test_fit_report_and_neighbours(fitted_pipeline: RecommenderPipeline) -> None
     assert same_block.all()
 
 
-def test_unfitted_and_invalid(small_config: PipelineConfig, history) -> None:
+def test_unfitted_and_invalid(small_config: PipelineConfig, history_frame) -> None:
     with pytest.raises(RuntimeError, match="not fitted"):
-        RecommenderPipeline(small_config).recommend(history(1, [1000]))
+        RecommenderPipeline(small_config).recommend(history_frame(1, [1000]))
     with pytest.raises(ValueError, match="popularity"):
         PipelineConfig(sources={"itemknn": {"kind": "itemknn"}})
     with pytest.raises(ValueError, match="unknown source kind"):
@@ -98,7 +104,7 @@ def test_unfitted_and_invalid(small_config: PipelineConfig, history) -> None:
 
 
 def test_random_label_split_and_binary_objective(
-    synthetic_data: InteractionData, small_config: PipelineConfig, history, blocks
+    synthetic_data: InteractionData, small_config: PipelineConfig, history_frame, blocks
 ) -> None:
     config = PipelineConfig(
         **{
@@ -112,5 +118,5 @@ def test_random_label_split_and_binary_objective(
         }
     )
     pipeline = RecommenderPipeline(config).fit(synthetic_data)
-    batch = pipeline.recommend(history(4, [1000, 1001, 1002]), topk=3)
+    batch = pipeline.recommend(history_frame(4, [1000, 1001, 1002]), topk=3)
     assert set(batch.item_ids[0].tolist()) <= blocks[0]

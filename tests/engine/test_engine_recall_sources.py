@@ -16,7 +16,7 @@ from recommender.engine.recall import (
     UserKNNSource,
     top_n,
 )
-from recommender.engine.recall.als import conjugate_gradient_rows, solve_rows
+from recommender.engine.recall.als import conjugate_gradient_rows, ridge_rows, solve_rows
 from recommender.engine.recall.base import binarize, prune_top_k
 
 DAY = 86_400.0
@@ -113,6 +113,16 @@ def test_als_conjugate_gradient_converges_to_exact_solve() -> None:
     # Three CG steps solve a 3-dimensional system exactly (up to rounding).
     np.testing.assert_allclose(approx, exact, atol=1e-8)
     assert np.all(exact[np.diff(binary.indptr) == 0] == 0)
+
+
+def test_ridge_rows_small_batches_match_the_batched_solver() -> None:
+    rng = np.random.default_rng(5)
+    targets = sp.csr_matrix(rng.random((20, 9)) * (rng.random((20, 9)) < 0.4))
+    factors = rng.normal(size=(9, 4))
+    base = np.eye(4) * 0.7
+    batched = ridge_rows(targets, factors, base, 2.0)
+    one_by_one = np.vstack([ridge_rows(targets[[row]], factors, base, 2.0) for row in range(20)])
+    np.testing.assert_allclose(one_by_one, batched, atol=1e-10)
 
 
 def test_als_averages_models() -> None:

@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 # Bounds the (nnz, f, f) outer-product buffer of one solve batch (~64 MB at f=32).
 _MAX_BATCH_NNZ = 8192
+# Up to this many rows, ridge_rows solves row by row (the serving case).
+_SMALL_BATCH_ROWS = 8
 
 
 def ridge_rows(
@@ -45,6 +47,15 @@ def ridge_rows(
     n_rows = targets.shape[0]
     n_factors = factors.shape[1]
     result = np.zeros((n_rows, n_factors))
+    if n_rows <= _SMALL_BATCH_ROWS:
+        # Serving folds in one or a few users: plain dense solves avoid the fixed
+        # cost of building sparse indicator matrices, which dominates there.
+        for row in range(n_rows):
+            entries = slice(targets.indptr[row], targets.indptr[row + 1])
+            history = factors[targets.indices[entries]]
+            lhs = base + weight * (history.T @ history)
+            result[row] = np.linalg.solve(lhs, history.T @ targets.data[entries])
+        return result
     start = 0
     while start < n_rows:
         # Grow the batch until it holds _MAX_BATCH_NNZ entries (at least one row).
