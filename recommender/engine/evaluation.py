@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +26,14 @@ from recommender.engine.splits import stratified_split, time_split
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("time", "stratified")
-#: Sources of the pipeline configuration that are also scored alone, as baselines.
-BASELINE_SOURCES = ("popularity", "cooccurrence", "itemknn", "ease")
+#: Baselines scored next to every system: the seed design's co-occurrence and the usual
+#: single models. A source of the same name in the configuration lends its parameters.
+BASELINES: dict[str, dict[str, Any]] = {
+    "popularity": {"kind": "popularity"},
+    "cooccurrence": {"kind": "cooccurrence", "normalization": "jaccard"},
+    "itemknn": {"kind": "itemknn", "k": 200, "shrinkage": 10.0},
+    "ease": {"kind": "ease", "l2": 500.0},
+}
 
 
 @dataclass(frozen=True)
@@ -123,13 +129,14 @@ def evaluate_holdout(
     test_share: float = 0.2,
     k: int = 10,
     seed: int = 42,
-    baselines: Sequence[str] = BASELINE_SOURCES,
+    baselines: Mapping[str, Mapping[str, Any]] = BASELINES,
 ) -> HoldoutReport:
     """Fit on a training part of ``data.ratings`` and score the held-out part.
 
     Every held-out rating counts as relevant whatever its value; rankings cover the full
     catalogue minus each user's training items (the Microsoft Recommenders protocol).
-    Baselines are the named sources of ``config`` used alone.
+    Each baseline is one recall source alone, with the configuration's parameters when
+    the configuration has a source of that name.
     """
     train, test = holdout_split(data.ratings, protocol, test_share, seed)
     users = IdIndex(np.intersect1d(train["user_id"].unique(), test["user_id"].unique()))
@@ -140,11 +147,9 @@ def evaluate_holdout(
     seconds: dict[str, float] = {}
 
     baseline_metrics = {}
-    for name in baselines:
-        if name not in config.sources:
-            continue
+    for name, spec in baselines.items():
         started = time.perf_counter()
-        source = build_source(config.sources[name]).fit(history)
+        source = build_source(config.sources.get(name, spec)).fit(history)
         seconds[name] = round(time.perf_counter() - started, 3)
         ids, _ = source.recommend(history, len(items))
         ranked = items.id_of(ids)
