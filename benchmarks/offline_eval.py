@@ -9,11 +9,11 @@ Runs, in one process:
 * the seed project's classification task (label = rating >= 4, random 80/20 of
   rows, AUC; all statistics from the training part only);
 
-prints a Markdown report and writes it to ``docs/offline_eval_results.md``.
+prints a Markdown report and, with ``--write``, puts it in ``docs/benchmarks.md``.
 
 Usage::
 
-    .venv/bin/python benchmarks/offline_eval.py [--path DIR] [--quick] [--output FILE]
+    .venv/bin/python benchmarks/offline_eval.py [--path DIR] [--quick] [--tune] [--write]
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import logging
 import os
-import platform
 import resource
 import sys
 import threading
@@ -33,11 +32,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from report import machine_description, write_section
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from recommender.engine.candidates import candidate_recall, generate_candidates  # noqa: E402
 from recommender.engine.classification import RatingClassifier  # noqa: E402
 from recommender.engine.data import (  # noqa: E402
     IdIndex,
@@ -45,6 +44,7 @@ from recommender.engine.data import (  # noqa: E402
     build_histories,
     catalogue_index,
 )
+from recommender.engine.evaluation import holdout_candidate_recall  # noqa: E402
 from recommender.engine.metrics import evaluate_topk, roc_auc  # noqa: E402
 from recommender.engine.pipeline import (  # noqa: E402
     PipelineConfig,
@@ -208,17 +208,6 @@ def run_protocol(
     return rows, pipeline
 
 
-def test_candidate_recall(
-    pipeline: RecommenderPipeline, train: pd.DataFrame, test: pd.DataFrame
-) -> float:
-    """Share of test ratings that reach the ranker as candidates."""
-    users = IdIndex(train["user_id"])
-    history = build_histories(train, users, pipeline.item_index_).timestamps
-    relevant = build_histories(test, users, pipeline.item_index_).timestamps
-    candidates = generate_candidates(pipeline.sources_, history, pipeline.config.n_candidates)
-    return candidate_recall(candidates, relevant)
-
-
 def serving_latency(pipeline: RecommenderPipeline, train: pd.DataFrame) -> dict[str, float]:
     """Single-user in-process latency (ms) and full-batch seconds."""
     by_user = dict(list(train.groupby("user_id")))
@@ -272,7 +261,7 @@ def run_classification(data: InteractionData, quick: bool) -> list[dict[str, Any
 def tuning_report(protocols: dict[str, tuple[pd.DataFrame, str, float]]) -> list[str]:
     """Top-3 parameter sets per source and protocol (validation carved from train)."""
     lines = [
-        "## Tuning (validation split carved from each protocol's training part)",
+        "### Tuning (validation split carved from each protocol's training part)",
         "",
         "NDCG@10 on the validation part; it is lower than test NDCG because the test "
         "ratings of each user are missing from both parts and count as misses.",
@@ -288,31 +277,6 @@ def tuning_report(protocols: dict[str, tuple[pd.DataFrame, str, float]]) -> list
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages, e.g. ``"1.2/0.9/0.7"``."""
     return "/".join(f"{value:.1f}" for value in os.getloadavg())
-
-
-def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        total_kb = int(meminfo.read_text().split()[1])
-        memory = f", {total_kb / 2**20:.0f} GB RAM"
-    import lightgbm
-    import scipy
-
-    return (
-        f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"pandas {pd.__version__}, lightgbm {lightgbm.__version__}"
-    )
 
 
 def peak_rss_mb() -> float:
@@ -345,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--path", type=Path, default=Path("/work/shared/data/ml-100k"))
     parser.add_argument("--quick", action="store_true", help="one ranker fold, fewer OOF folds")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "offline_eval_results.md")
+    parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
     parser.add_argument("--tune", action="store_true", help="append the source tuning grids")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -377,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         importance = list(report["feature_importance"].items())[:10]
         extras.append(
             f"* {name}: candidate recall (share of test ratings among the ranker's "
-            f"candidates) {test_candidate_recall(pipeline, train, test):.3f} on the test part, "
+            f"candidates) {holdout_candidate_recall(pipeline, train, test):.3f} on the test part, "
             f"{', '.join(f'{v:.3f}' for v in recall)} on the internal folds; ranker "
             f"{report['ranker_trees']} trees; top features by gain: "
             + ", ".join(f"`{k}` {v:.0f}" for k, v in importance)
@@ -399,8 +363,6 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python", *sys.argv]).replace(str(REPO) + "/", "")
     report = "\n".join(
         [
-            "# Offline evaluation results (MovieLens-100k)",
-            "",
             f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `.venv/bin/{command}` "
             f"in {time.perf_counter() - started:.0f} s.",
             "",
@@ -408,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{load_at_start}, at end {load_average()}: the machine is shared, and timings "
             "grow with the load.",
             "",
-            "## Top-10 ranking",
+            "### Top-10 ranking",
             "",
             "All held-out ratings are relevant whatever their value; candidates are the "
             "full catalogue minus the user's training items; MAP@10 divides by "
@@ -425,13 +387,13 @@ def main(argv: list[str] | None = None) -> int:
             "",
             *extras,
             "",
-            "## Serving latency (stratified pipeline, in-process)",
+            "### Serving latency (stratified pipeline, in-process)",
             "",
             f"Single user (history -> candidates -> features -> LightGBM): p50 "
             f"{latency['p50 ms']:.1f} ms, p99 {latency['p99 ms']:.1f} ms over 300 users; "
             f"batch of all {latency['users']} users {latency['batch s']:.1f} s.",
             "",
-            "## Rating classification (rating >= 4, random 80/20 rows)",
+            "### Rating classification (rating >= 4, random 80/20 rows)",
             "",
             to_markdown(pd.DataFrame(classification)),
             "",
@@ -441,8 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     print(report)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report)
+    if args.write:
+        write_section("offline-eval", "Offline quality (MovieLens-100k)", report)
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recommender.engine.candidates import generate_candidates
+from recommender.engine.candidates import candidate_recall, generate_candidates
 from recommender.engine.data import IdIndex, InteractionData, build_histories
 from recommender.engine.metrics import evaluate_topk
 from recommender.engine.pipeline import PipelineConfig, RecommenderPipeline, build_source
@@ -178,7 +178,7 @@ def evaluate_holdout(
         },
         system=system,
         baselines=baseline_metrics,
-        candidate_recall=_candidate_recall(pipeline, train, users, relevant),
+        candidate_recall=holdout_candidate_recall(pipeline, train, test),
         seconds=seconds,
     )
     logger.info(
@@ -197,26 +197,26 @@ def _relevant(test: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:
     return [grouped.get(user, empty) for user in user_ids]
 
 
-def _candidate_recall(
-    pipeline: RecommenderPipeline,
-    train: pd.DataFrame,
-    users: IdIndex,
-    relevant: Sequence[np.ndarray],
+def holdout_candidate_recall(
+    pipeline: RecommenderPipeline, train: pd.DataFrame, test: pd.DataFrame
 ) -> float:
-    """Share of held-out items among the candidates the ranker gets to see."""
-    item_index = pipeline.item_index_
-    history = build_histories(train, users, item_index).timestamps
+    """Share of held-out ratings that reach the ranker as candidates.
+
+    Candidates come from the pipeline's sources scored on the training histories, in
+    batches of ``config.batch_size`` users so memory stays bounded.
+    """
+    users = IdIndex(train["user_id"].unique())
+    history = build_histories(train, users, pipeline.item_index_).timestamps
+    relevant = build_histories(test, users, pipeline.item_index_).timestamps
     found = total = 0
-    batch = pipeline.config.batch_size
-    for start in range(0, len(users), batch):
-        rows = np.arange(start, min(start + batch, len(users)))
+    for start in range(0, len(users), pipeline.config.batch_size):
+        rows = slice(start, start + pipeline.config.batch_size)
+        held_out = relevant[rows]
+        if held_out.nnz == 0:
+            continue
         candidates = generate_candidates(
-            pipeline.sources_, history[rows], pipeline.config.n_candidates, None
+            pipeline.sources_, history[rows], pipeline.config.n_candidates
         )
-        for local, row in enumerate(rows):
-            positives = item_index.index_of(relevant[row])
-            positives = positives[positives >= 0]
-            offered = candidates.items[candidates.rows == local]
-            found += int(np.isin(positives, offered).sum())
-            total += len(relevant[row])
+        found += round(candidate_recall(candidates, held_out) * held_out.nnz)
+        total += held_out.nnz
     return found / total if total else float("nan")
