@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.cache import cache
 from movielens_files import write_grouplens
 
 from ingestion.models import Genre, Movie, Rating, Viewer
+from recommender.services import serving
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,6 +38,13 @@ def _find_grouplens() -> Path | None:
 def isolated_media(settings, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Model artifacts of one test never meet those of another."""
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True)
+def fresh_serving_state() -> None:
+    """Every test starts like a new process: no model held, nothing cached."""
+    cache.clear()
+    serving.forget_process_state()
 
 
 @pytest.fixture(scope="session")

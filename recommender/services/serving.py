@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -37,6 +38,9 @@ ACTIVE_RUN_CACHE_KEY = "recommender:active-run"
 #: How long a process trusts its idea of the active run when nobody announces a switch
 #: (a local-memory cache is not shared between processes).
 ACTIVE_RUN_RECHECK_SECONDS = 5
+#: How long a process reuses the run id it last read, saving a cache round trip per
+#: request; a switch announced elsewhere reaches it at most this late.
+LOCAL_RECHECK_SECONDS = 1.0
 NO_ACTIVE_RUN = 0
 #: Longest list one request may ask for.
 MAX_TOPK = 100
@@ -82,16 +86,28 @@ class ActiveModel:
 
 _lock = threading.Lock()
 _loaded: ActiveModel | None = None
+_seen: tuple[float, int] = (-LOCAL_RECHECK_SECONDS, NO_ACTIVE_RUN)  # (monotonic s, run id)
 
 
 def active_run_changed(run_id: int | None) -> None:
     """Announce a switch of the active run to every process sharing the cache."""
+    global _seen
     cache.set(ACTIVE_RUN_CACHE_KEY, run_id or NO_ACTIVE_RUN, ACTIVE_RUN_RECHECK_SECONDS)
+    _seen = (-LOCAL_RECHECK_SECONDS, NO_ACTIVE_RUN)
 
 
-def active_model() -> ActiveModel | None:
-    """The active run's pipeline, loading it if this process does not hold it yet."""
-    global _loaded
+def forget_process_state() -> None:
+    """Drop the loaded model and the remembered run id, as in a new process."""
+    global _loaded, _seen
+    _loaded, _seen = None, (-LOCAL_RECHECK_SECONDS, NO_ACTIVE_RUN)
+
+
+def _active_run_id() -> int:
+    global _seen
+    checked_at, run_id = _seen
+    now = time.monotonic()
+    if now - checked_at < LOCAL_RECHECK_SECONDS:
+        return run_id
     run_id = cache.get(ACTIVE_RUN_CACHE_KEY)
     if run_id is None:
         run_id = (
@@ -99,6 +115,14 @@ def active_model() -> ActiveModel | None:
             or NO_ACTIVE_RUN
         )
         cache.set(ACTIVE_RUN_CACHE_KEY, run_id, ACTIVE_RUN_RECHECK_SECONDS)
+    _seen = (now, run_id)
+    return run_id
+
+
+def active_model() -> ActiveModel | None:
+    """The active run's pipeline, loading it if this process does not hold it yet."""
+    global _loaded
+    run_id = _active_run_id()
     if run_id == NO_ACTIVE_RUN:
         return None
     current = _loaded

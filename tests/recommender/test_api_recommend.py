@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from ingestion.models import Rating
 from recommender.models import ModelRun
-from recommender.services import serving
 from recommender.services.training import model_run_create, model_run_execute
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_state(monkeypatch):
-    cache.clear()
-    monkeypatch.setattr(serving, "_loaded", None)
 
 
 @pytest.fixture
@@ -115,10 +107,12 @@ def test_bad_exclude_is_400(api, synthetic_ratings) -> None:
     assert response.json()["detail"].startswith("exclude.1:")
 
 
-def test_readyz_reflects_the_model(api, synthetic_ratings, fast_params) -> None:
+def test_readyz_reflects_the_model(
+    api, synthetic_ratings, fast_params, django_capture_on_commit_callbacks
+) -> None:
     assert api.get("/readyz").status_code == 503
-    model_run_execute(run_id=model_run_create(triggered_by="test", params=fast_params).id)
-    cache.clear()
+    with django_capture_on_commit_callbacks(execute=True):  # the activation announces itself
+        model_run_execute(run_id=model_run_create(triggered_by="test", params=fast_params).id)
     response = api.get("/readyz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"

@@ -7,7 +7,6 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
 from recommender.models import ModelRun
@@ -21,8 +20,6 @@ def small_pipeline(monkeypatch, fast_params):
     """The commands train with the defaults; make those the small test pipeline."""
     defaults = training.default_params
     monkeypatch.setattr(training, "default_params", lambda: {**defaults(), **fast_params})
-    monkeypatch.setattr(serving, "_loaded", None)
-    cache.clear()
 
 
 def run_command(*args: str) -> str:

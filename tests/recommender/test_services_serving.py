@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.core.cache import cache
 
 from ingestion.models import Rating
 from recommender.models import ModelRun
@@ -13,13 +12,6 @@ from recommender.services import serving
 from recommender.services.training import model_run_activate, model_run_create, model_run_execute
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_state(monkeypatch):
-    """Each test starts like a new process: nothing loaded, nothing cached."""
-    cache.clear()
-    monkeypatch.setattr(serving, "_loaded", None)
 
 
 @pytest.fixture
