@@ -383,7 +383,10 @@ def main(argv: list[str] | None = None) -> int:
             "Pipeline NDCG@10 / EASE NDCG@10: "
             + ", ".join(f"{k}: {v:.3f}" for k, v in ratio.items())
             + ". Targets: stratified NDCG@10 >= 0.49 and P@10 >= 0.43; time-based NDCG@10 "
-            ">= 1.25 x EASE; classification AUC >= 0.80; pipeline fit < 60 s.",
+            ">= 1.25 x EASE; classification AUC >= 0.80; pipeline fit < 60 s. For reference, "
+            "the best row of the Microsoft Recommenders MovieLens-100k table (BiVAE, same "
+            "stratified protocol) has NDCG@10 0.475 and P@10 0.412; the seed design measured "
+            "0.150 (stratified) and 0.069 (time-based).",
             "",
             *extras,
             "",

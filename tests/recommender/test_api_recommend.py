@@ -122,3 +122,12 @@ def test_service_info_names_the_serving_run(api, trained) -> None:
     body = api.get("/", HTTP_ACCEPT="application/json").json()
     assert body["model_run"]["id"] == trained.id
     assert body["model_run"]["metrics"]["ndcg@10"] == trained.metrics["system"]["ndcg@10"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/recommend/3", "/api/movies/", "/api/movies/1/", "/api/users/3/", "/api/ratings/"]
+)
+def test_every_endpoint_has_the_browsable_api(admin_client, synthetic_ratings, path: str) -> None:
+    response = admin_client.get(path, HTTP_ACCEPT="text/html")
+    assert response.status_code in (200, 405)  # /api/ratings/ only takes POST
+    assert "Django REST framework" in response.content.decode()
