@@ -190,7 +190,9 @@ def model_run_fail(*, run_id: int, error: str) -> None:
 # ------------------------------------------------------------------------------ helpers
 @contextmanager
 def _stage(run_id: int, stage: str) -> Iterator[ModelRun]:
-    run = ModelRun.objects.get(id=run_id)
+    run = ModelRun.objects.filter(id=run_id).first()
+    if run is None:
+        raise TrainingError(f"there is no model run {run_id}")
     if run.status == ModelRun.Status.FAILED:
         raise TrainingError(f"run {run_id} has already failed")
     run.status, run.stage = ModelRun.Status.RUNNING, stage

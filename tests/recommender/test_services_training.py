@@ -98,3 +98,10 @@ def test_the_database_allows_one_active_run(db) -> None:
     ModelRun.objects.create(is_active=True)
     with pytest.raises(IntegrityError):
         ModelRun.objects.create(is_active=True)
+
+
+def test_an_unknown_run_is_refused(db) -> None:
+    from recommender.services.training import recall_tables_build
+
+    with pytest.raises(TrainingError, match="there is no model run 4242"):
+        recall_tables_build(run_id=4242)
