@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from django.core.cache import cache
-from django.db.models import BigIntegerField, Func
+from django.db import connection
+from django.db.models import BigIntegerField, Func, QuerySet
 
 from .models import Genre, Movie, Rating, Viewer
 
@@ -76,16 +78,15 @@ def ratings_frame(
     One query (``max_rating_id`` pins a training run's rows; ``viewer_ids`` reads only
     those viewers' histories through the history index).
     """
-    queryset = Rating.objects.all()
-    if max_rating_id is not None:
-        queryset = queryset.filter(id__lte=max_rating_id)
-    if viewer_ids is not None:
-        queryset = queryset.filter(viewer_id__in=viewer_ids)
-    rows = list(
-        queryset.order_by()
-        .values_list("viewer_id", "movie_id", "score", UnixSeconds("rated_at"))
-        .iterator(chunk_size=20_000)
-    )
+    if viewer_ids is not None and max_rating_id is None:
+        rows = _viewer_histories(sorted(set(viewer_ids)))
+    else:
+        queryset = Rating.objects.all()
+        if max_rating_id is not None:
+            queryset = queryset.filter(id__lte=max_rating_id)
+        if viewer_ids is not None:
+            queryset = queryset.filter(viewer_id__in=viewer_ids)
+        rows = list(_rating_rows(queryset).iterator(chunk_size=20_000))
     columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
     return pd.DataFrame(
         {
@@ -95,6 +96,31 @@ def ratings_frame(
             "timestamp": np.array(columns[3], dtype=np.int64),
         }
     )
+
+
+def _rating_rows(queryset: QuerySet[Rating]) -> QuerySet[Rating]:
+    return queryset.order_by().values_list(
+        "viewer_id", "movie_id", "score", UnixSeconds("rated_at")
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _history_sql(n_viewers: int) -> str:
+    """The SQL of "these viewers' histories", compiled once per list length.
+
+    Serving reads one history per request; compiling the same query every time costs
+    more than running it.
+    """
+    queryset = _rating_rows(Rating.objects.filter(viewer_id__in=range(n_viewers)))
+    return queryset.query.sql_with_params()[0]
+
+
+def _viewer_histories(viewer_ids: list[int]) -> list[tuple]:
+    if not viewer_ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_history_sql(len(viewer_ids)), viewer_ids)
+        return cursor.fetchall()
 
 
 def movies_frame() -> pd.DataFrame:

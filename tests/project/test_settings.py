@@ -86,6 +86,10 @@ def test_throttle_rates_come_from_the_environment() -> None:
         "videorec_site.settings.local", THROTTLE_ANON_RATE="5/second", THROTTLE_USER_RATE="9/hour"
     )
     assert seen["throttle"] == {"anon": "5/second", "user": "9/hour"}
+    assert (
+        settings_of("videorec_site.settings.local", THROTTLE_ANON_RATE="")["throttle"]["anon"]
+        is None
+    )
 
 
 @pytest.mark.parametrize(
