@@ -217,7 +217,9 @@ def _cache_keys(
     invalidated, and a local-memory cache per process is as correct as a shared one.
     """
     users = histories["user_id"].to_numpy()
-    rows = histories[["item_id", "rating", "timestamp"]].to_numpy(np.float64)
+    rows = np.column_stack(
+        [histories[column].to_numpy(np.float64) for column in ("item_id", "rating", "timestamp")]
+    )
     order = np.lexsort((rows[:, 0], users))
     users, rows = users[order], rows[order]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if users.size else []
