@@ -79,10 +79,10 @@ def main() -> None:
         )
         rows = len(export.read_text().splitlines()) - 1
 
-    stages = "\n".join(
-        f"    {line.strip()}" for line in train_out.splitlines() if line.strip().endswith(" s")
-    )
-    table = "\n".join(line for line in train_out.splitlines() if line.startswith("  "))
+    lines = train_out.splitlines()
+    evaluation = next(i for i, line in enumerate(lines) if line.startswith("Offline evaluation"))
+    stages = "\n".join(line for line in lines[:evaluation] if line.startswith("  "))
+    table = "\n".join(line for line in lines[evaluation:] if line.strip())
     section = "\n".join(
         [
             f"Machine: {machine_description()}. One run each; whole commands, interpreter "
