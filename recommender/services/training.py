@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,12 @@ class TrainingError(Exception):
 
 def default_params() -> dict[str, Any]:
     """Parameters of a new run: the pipeline configuration and the evaluation protocol."""
+    pipeline = PipelineConfig()
+    pipeline = replace(
+        pipeline, ranker=replace(pipeline.ranker, num_threads=settings.VIDEOREC_TRAINING_THREADS)
+    )
     return {
-        "pipeline": PipelineConfig().to_dict(),
+        "pipeline": pipeline.to_dict(),
         "evaluation": dict(settings.VIDEOREC_EVALUATION),
         "neighbors_per_item": settings.VIDEOREC_NEIGHBORS_PER_ITEM,
         "popular_items": settings.VIDEOREC_POPULAR_ITEMS,

@@ -105,3 +105,9 @@ def test_an_unknown_run_is_refused(db) -> None:
 
     with pytest.raises(TrainingError, match="there is no model run 4242"):
         recall_tables_build(run_id=4242)
+
+
+def test_training_threads_come_from_the_settings(db, settings) -> None:
+    settings.VIDEOREC_TRAINING_THREADS = 1
+    run = model_run_create(triggered_by="test")
+    assert run.params["pipeline"]["ranker"]["num_threads"] == 1

@@ -177,6 +177,9 @@ VIDEOREC_POPULAR_ITEMS = env.int("VIDEOREC_POPULAR_ITEMS", default=100)
 # A new run is not activated if its NDCG@10 is this much below the active run's.
 VIDEOREC_ACTIVATION_MARGIN = env.float("VIDEOREC_ACTIVATION_MARGIN", default=0.01)
 VIDEOREC_TRAINING_TIME_LIMIT = env.int("VIDEOREC_TRAINING_TIME_LIMIT", default=30 * 60)
+# LightGBM threads while training. OpenMP threads spin while waiting, so on a machine that
+# also serves requests, fewer threads than cores train faster overall.
+VIDEOREC_TRAINING_THREADS = env.int("VIDEOREC_TRAINING_THREADS", default=2)
 # Serving keeps each answer this long, keyed by the viewer's history (0 turns it off).
 VIDEOREC_RESULT_CACHE_SECONDS = env.int("VIDEOREC_RESULT_CACHE_SECONDS", default=600)
 
