@@ -85,6 +85,20 @@ def model_run_create(*, triggered_by: str, params: dict[str, Any] | None = None)
     )
 
 
+def retrain_enqueue(*, triggered_by: str, activate: bool = True, force: bool = False) -> ModelRun:
+    """Create a run and hand its stages to Celery (in-process when no broker is set).
+
+    The one entry point of ``train --async``, the admin's "Retrain now" and the API.
+    """
+    from ..tasks import retrain  # the tasks module imports this one
+
+    run = model_run_create(triggered_by=triggered_by)
+    result = retrain.delay(run.id, activate=activate, force=force)
+    ModelRun.objects.filter(id=run.id, task_id="").update(task_id=result.id)
+    run.refresh_from_db()
+    return run
+
+
 # --------------------------------------------------------------------------- the stages
 def recall_tables_build(*, run_id: int) -> None:
     """Fit the recall sources on all ratings of the snapshot and publish their tables."""

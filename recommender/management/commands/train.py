@@ -8,8 +8,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender.models import ModelRun
-from recommender.services.training import TrainingError, model_run_create, model_run_execute
-from recommender.tasks import retrain
+from recommender.services.training import (
+    TrainingError,
+    model_run_create,
+    model_run_execute,
+    retrain_enqueue,
+)
 
 METRIC_COLUMNS = (
     "ndcg@10",
@@ -45,18 +49,22 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, enqueue: bool, no_activate: bool, force: bool, **options: Any):
-        run = model_run_create(triggered_by="manage.py train")
-        self.stdout.write(f"Model run {run.id}: {run.data_snapshot['ratings']:,} ratings")
         if enqueue:
             if not settings.CELERY_BROKER_URL:
                 raise CommandError(
                     "--async needs a Celery broker: set CELERY_BROKER_URL (e.g. "
                     "redis://127.0.0.1:6379/0) and start `make worker`"
                 )
-            result = retrain.delay(run.id, activate=not no_activate, force=force)
-            ModelRun.objects.filter(id=run.id).update(task_id=result.id)
-            self.stdout.write(f"Enqueued as task {result.id}; follow it in the admin.")
+            run = retrain_enqueue(
+                triggered_by="manage.py train --async", activate=not no_activate, force=force
+            )
+            self.stdout.write(
+                f"Model run {run.id}: {run.data_snapshot['ratings']:,} ratings; enqueued as "
+                f"task {run.task_id}; follow it in the admin."
+            )
             return
+        run = model_run_create(triggered_by="manage.py train")
+        self.stdout.write(f"Model run {run.id}: {run.data_snapshot['ratings']:,} ratings")
         try:
             run = model_run_execute(
                 run_id=run.id,
