@@ -49,6 +49,13 @@ class Viewer(models.Model):
     gender = models.CharField(max_length=1, choices=Gender.choices, blank=True)
     occupation = models.CharField(max_length=64, blank=True, db_index=True)
     zip_code = models.CharField(max_length=16, blank=True)
+    # Part of the key of cached recommendations: a changed history must never be
+    # answered from the cache, in any process, without reading the history itself.
+    history_version = models.PositiveBigIntegerField(
+        db_default=0,  # bulk loads insert viewers without this column
+        editable=False,
+        help_text="Incremented by every change to this viewer's ratings.",
+    )
 
     class Meta:
         ordering = ["id"]

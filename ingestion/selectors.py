@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -104,23 +104,41 @@ def _rating_rows(queryset: QuerySet[Rating]) -> QuerySet[Rating]:
     )
 
 
-@functools.lru_cache(maxsize=64)
-def _history_sql(n_viewers: int) -> str:
-    """The SQL of "these viewers' histories", compiled once per list length.
+def history_versions(*, viewer_ids: Sequence[int]) -> dict[int, int]:
+    """``Viewer.history_version`` of each of these viewers; unknown ids are left out."""
+    return dict(_fetch_for_viewers(_version_rows, sorted(set(viewer_ids))))
 
-    Serving reads one history per request; compiling the same query every time costs
-    more than running it.
-    """
-    queryset = _rating_rows(Rating.objects.filter(viewer_id__in=range(n_viewers)))
-    return queryset.query.sql_with_params()[0]
+
+def _history_rows(viewer_ids: Iterable[int]) -> QuerySet[Rating]:
+    return _rating_rows(Rating.objects.filter(viewer_id__in=viewer_ids))
+
+
+def _version_rows(viewer_ids: Iterable[int]) -> QuerySet[Viewer]:
+    return Viewer.objects.filter(id__in=viewer_ids).order_by().values_list("id", "history_version")
 
 
 def _viewer_histories(viewer_ids: list[int]) -> list[tuple]:
+    return _fetch_for_viewers(_history_rows, viewer_ids)
+
+
+def _fetch_for_viewers(
+    build: Callable[[Iterable[int]], QuerySet], viewer_ids: list[int]
+) -> list[tuple]:
+    """Rows of ``build(viewer_ids)``, run as raw SQL compiled once per list length.
+
+    Serving runs these per request; compiling the same ORM query every time costs more
+    than running it.
+    """
     if not viewer_ids:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(_history_sql(len(viewer_ids)), viewer_ids)
+        cursor.execute(_compiled_sql(build, len(viewer_ids)), viewer_ids)
         return cursor.fetchall()
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled_sql(build: Callable[[Iterable[int]], QuerySet], n_viewers: int) -> str:
+    return build(range(n_viewers)).query.sql_with_params()[0]
 
 
 def movies_frame() -> pd.DataFrame:

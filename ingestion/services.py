@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +18,7 @@ from typing import Protocol
 import pandas as pd
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from . import downloads, sources
@@ -206,6 +207,10 @@ def _write(data: sources.MovieLensData, progress: ImportProgress | None) -> tupl
         epoch_columns=["rated_at"],
         on_batch=stage("ratings", len(ratings)),
     )
+    if counts.created or counts.updated:
+        # Bulk writes bypass the Rating signals; a load that changed anything is rare
+        # enough to simply invalidate every viewer's cached answers.
+        viewer_histories_changed(viewer_ids=None)
     return counts.created, counts.updated
 
 
@@ -242,13 +247,25 @@ class UnknownMovie(ValueError):
     pass
 
 
+def viewer_histories_changed(*, viewer_ids: Iterable[int] | None) -> None:
+    """Mark these viewers' (or, with None, every viewer's) ratings as changed.
+
+    Cached recommendations are keyed by ``Viewer.history_version``; the Rating signals
+    call this for every ORM write, bulk loads call it themselves.
+    """
+    viewers = Viewer.objects.all()
+    if viewer_ids is not None:
+        viewers = viewers.filter(id__in=viewer_ids)
+    viewers.update(history_version=F("history_version") + 1)
+
+
 def rating_upsert(
     *, viewer_id: int, movie_id: int, score: int, rated_at: dt.datetime | None = None
 ) -> tuple[Rating, bool]:
     """Create or update one rating; a viewer seen for the first time is created.
 
-    Returns the rating and whether it is new. Serving reads histories live, so the next
-    recommendation for this viewer already reflects it.
+    Returns the rating and whether it is new. Serving reads histories live and the save
+    bumps the viewer's history version, so the next recommendation already reflects it.
     """
     if not Movie.objects.filter(id=movie_id).exists():
         raise UnknownMovie(f"movie {movie_id} does not exist")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db.models import Count
 
 from ingestion import selectors as data_selectors
@@ -77,11 +77,38 @@ class ViewerRecommendations:
     cold_start: bool
     recommendations: list[RecommendedItem]
 
+    def as_dict(self) -> dict:
+        """The API's JSON shape; ``dataclasses.asdict`` deep-copies and costs 10× more."""
+        return {
+            "user_id": self.user_id,
+            "model_run": self.model_run,
+            "cold_start": self.cold_start,
+            "recommendations": [
+                {
+                    "item_id": item.item_id,
+                    "title": item.title,
+                    "score": item.score,
+                    "reasons": [
+                        {
+                            "source": reason.source,
+                            "text": reason.text,
+                            "because_item_id": reason.because_item_id,
+                        }
+                        for reason in item.reasons
+                    ],
+                }
+                for item in self.recommendations
+            ],
+        }
+
 
 @dataclass(frozen=True)
 class ActiveModel:
     run_id: int
     pipeline: RecommenderPipeline
+    #: Names this model in cache keys; unlike the id alone it never comes back after
+    #: the database is flushed and reloaded.
+    cache_namespace: str
 
 
 _lock = threading.Lock()
@@ -100,6 +127,7 @@ def forget_process_state() -> None:
     """Drop the loaded model and the remembered run id, as in a new process."""
     global _loaded, _seen
     _loaded, _seen = None, (-LOCAL_RECHECK_SECONDS, NO_ACTIVE_RUN)
+    caches["process"].clear()
 
 
 def _active_run_id() -> int:
@@ -138,7 +166,11 @@ def active_model() -> ActiveModel | None:
         try:
             run = ModelRun.objects.get(id=run_id)
             with run.artifact.open("rb") as handle:
-                _loaded = ActiveModel(run_id=run_id, pipeline=load_pipeline(handle))
+                _loaded = ActiveModel(
+                    run_id=run_id,
+                    pipeline=load_pipeline(handle),
+                    cache_namespace=f"{run_id}.{run.created_at.timestamp():.6f}",
+                )
             logger.info("serving model run %s", run_id)
         except (ModelRun.DoesNotExist, ArtifactError, OSError, ValueError) as exc:
             logger.error(
@@ -171,69 +203,82 @@ def recommendations_for_viewers(
     if topk < 1:
         raise ValueError("topk must be at least 1")
     exclude = exclude or {}
-    histories = data_selectors.ratings_frame(viewer_ids=None if all_viewers else viewer_ids)
     model = active_model()
     if model is None:
+        histories = _histories(viewer_ids, all_viewers)
         if genres:
             outside = _movies_outside(genres)
             exclude = {v: {*exclude.get(v, ()), *outside} for v in viewer_ids}
         return _popular_without_model(viewer_ids, topk, histories, exclude)
-    keys = _cache_keys(model.run_id, viewer_ids, histories, topk, genres, exclude)
-    cached = cache.get_many(keys.values()) if settings.VIDEOREC_RESULT_CACHE_SECONDS else {}
-    missing = [viewer for viewer in viewer_ids if keys[viewer] not in cached]
-    if missing:
-        wanted = {v: set(exclude.get(v, ())) for v in missing}
-        if genres:
-            outside = _movies_outside(genres)
-            wanted = {v: items | outside for v, items in wanted.items()}
-        batch = model.pipeline.recommend(
-            histories[histories["user_id"].isin(missing)],
-            user_ids=np.asarray(missing, dtype=np.int64),
-            topk=topk,
-            exclude=wanted,
-        )
-        fresh = {
-            keys[result.user_id]: result
-            for result in _describe(batch, model, set(histories["user_id"].tolist()))
-        }
-        if settings.VIDEOREC_RESULT_CACHE_SECONDS:
-            cache.set_many(fresh, settings.VIDEOREC_RESULT_CACHE_SECONDS)
-        cached = {**cached, **fresh}
-    return [cached[keys[viewer]] for viewer in viewer_ids]
+    # The versions are read before the histories: an answer is then never stored under
+    # a version older than the history it was computed from.
+    use_cache = bool(settings.VIDEOREC_RESULT_CACHE_SECONDS)
+    keys = (
+        _cache_keys(model.cache_namespace, viewer_ids, topk, genres, exclude) if use_cache else {}
+    )
+    cached = _cached_answers(list(keys.values())) if use_cache else {}
+    missing = [viewer for viewer in viewer_ids if keys.get(viewer) not in cached]
+    if not missing:
+        return [cached[keys[viewer]] for viewer in viewer_ids]
+    histories = _histories(missing, all_viewers and len(missing) == len(viewer_ids))
+    wanted = {v: set(exclude.get(v, ())) for v in missing}
+    if genres:
+        outside = _movies_outside(genres)
+        wanted = {v: items | outside for v, items in wanted.items()}
+    batch = model.pipeline.recommend(
+        histories,
+        user_ids=np.asarray(missing, dtype=np.int64),
+        topk=topk,
+        exclude=wanted,
+    )
+    fresh = {
+        result.user_id: result
+        for result in _describe(batch, model, set(histories["user_id"].tolist()))
+    }
+    if keys:
+        answers = {keys[viewer]: result for viewer, result in fresh.items()}
+        for level in (caches["process"], cache):
+            level.set_many(answers, settings.VIDEOREC_RESULT_CACHE_SECONDS)
+    return [fresh[viewer] if viewer in fresh else cached[keys[viewer]] for viewer in viewer_ids]
+
+
+def _cached_answers(keys: list[str]) -> dict[str, ViewerRecommendations]:
+    """Answers held by this process, then by the shared cache (copied into this process)."""
+    found = caches["process"].get_many(keys)
+    if len(found) < len(keys):
+        shared = cache.get_many([key for key in keys if key not in found])
+        caches["process"].set_many(shared, settings.VIDEOREC_RESULT_CACHE_SECONDS)
+        found |= shared
+    return found
+
+
+def _histories(viewer_ids: Sequence[int], all_viewers: bool) -> pd.DataFrame:
+    return data_selectors.ratings_frame(viewer_ids=None if all_viewers else viewer_ids)
 
 
 def _cache_keys(
-    run_id: int,
+    namespace: str,
     viewer_ids: Sequence[int],
-    histories: pd.DataFrame,
     topk: int,
     genres: Collection[str],
     exclude: Mapping[int, Collection[int]],
 ) -> dict[int, str]:
     """One cache key per viewer, derived from everything the answer depends on.
 
-    The viewer's history is part of the key, so a new or changed rating, from any
-    process or from a bulk load, misses the cache by construction: nothing has to be
-    invalidated, and a local-memory cache per process is as correct as a shared one.
+    The viewer's history version is bumped in the database by every rating change (from
+    any process, the admin, or a bulk load), so a changed history misses the cache by
+    construction: nothing has to be invalidated, and a local-memory cache per process is
+    as correct as a shared one. Unknown viewers (no row) share the cold-start version.
     """
-    users = histories["user_id"].to_numpy()
-    rows = np.column_stack(
-        [histories[column].to_numpy(np.float64) for column in ("item_id", "rating", "timestamp")]
-    )
-    order = np.lexsort((rows[:, 0], users))
-    users, rows = users[order], rows[order]
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if users.size else []
-    ends = [*starts[1:], users.size] if users.size else []
-    grouped = {
-        int(users[start]): rows[start:end].tobytes()
-        for start, end in zip(starts, ends, strict=True)
-    }
-    request = f"{topk}:{','.join(sorted(genres))}"
+    versions = data_selectors.history_versions(viewer_ids=viewer_ids)
     keys = {}
     for viewer in viewer_ids:
-        digest = hashlib.blake2b(grouped.get(viewer, b""), digest_size=12)
-        digest.update(f"{request}:{sorted(exclude.get(viewer, ()))}".encode())
-        keys[viewer] = f"recs:{run_id}:{viewer}:{digest.hexdigest()}"
+        options = str(topk)
+        if genres or exclude.get(viewer):
+            # Hashed: filters are client input, and cache keys must stay short and plain.
+            wanted = f"{options}:{sorted(genres)}:{sorted(exclude.get(viewer, ()))}"
+            options = hashlib.blake2b(wanted.encode(), digest_size=12).hexdigest()
+        keys[viewer] = f"recs:{namespace}:{viewer}:{versions.get(viewer, 'new')}:{options}"
     return keys
 
 

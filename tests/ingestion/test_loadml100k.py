@@ -221,6 +221,7 @@ def test_grouplens_answering_with_something_else_than_a_zip(
 # ------------------------------------------------------------- small data, exact control
 def test_changed_rating_is_updated_not_duplicated(tmp_path: Path) -> None:
     load("--path", str(write_grouplens(tmp_path / "v1")))
+    versions = dict(Viewer.objects.values_list("id", "history_version"))
     changed = [TINY_RATINGS[0].replace("\t5\t874965758", "\t2\t874999999"), *TINY_RATINGS[1:]]
 
     output = load("--path", str(write_grouplens(tmp_path / "v2", ratings=changed)))
@@ -230,6 +231,17 @@ def test_changed_rating_is_updated_not_duplicated(tmp_path: Path) -> None:
     rating = Rating.objects.get(viewer=1, movie=1)
     assert rating.score == 2
     assert int(rating.rated_at.timestamp()) == 874999999
+    # Cached recommendations are keyed by this version: a changing load invalidates them.
+    assert all(viewer.history_version > versions[viewer.id] for viewer in Viewer.objects.all())
+
+
+def test_an_unchanged_reload_keeps_the_history_versions(tmp_path: Path) -> None:
+    load("--path", str(write_grouplens(tmp_path)))
+    versions = dict(Viewer.objects.values_list("id", "history_version"))
+
+    load("--path", str(write_grouplens(tmp_path)))
+
+    assert dict(Viewer.objects.values_list("id", "history_version")) == versions
 
 
 def test_movie_genres_follow_the_file(tmp_path: Path) -> None:

@@ -129,6 +129,31 @@ def test_answers_are_cached_until_the_history_changes(trained, monkeypatch) -> N
     assert len(calls) == 2
 
 
+def test_a_cached_answer_costs_one_small_query(trained, django_assert_num_queries) -> None:
+    first = recommend(3)
+
+    # Only the viewer's history version: no history read, no ranking.
+    with django_assert_num_queries(1):
+        assert recommend(3) == first
+
+
+def test_a_rating_edited_outside_the_api_misses_the_cache(trained, monkeypatch) -> None:
+    pipeline = serving.active_model().pipeline
+    calls = []
+    original = pipeline.recommend
+    monkeypatch.setattr(pipeline, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))
+    recommend(3)
+    rating = Rating.objects.filter(viewer_id=3).order_by("id").first()
+    rating.score = 6 - rating.score  # as the admin's change form saves it
+    rating.save()
+
+    recommend(3)
+    recommend(4)
+    recommend(4)
+
+    assert len(calls) == 3  # viewer 3 twice (history changed), viewer 4 once
+
+
 def test_the_result_cache_can_be_turned_off(trained, settings, monkeypatch) -> None:
     settings.VIDEOREC_RESULT_CACHE_SECONDS = 0
     pipeline = serving.active_model().pipeline

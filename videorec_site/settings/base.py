@@ -82,11 +82,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://videorec")}
+CACHES = {
+    "default": env.cache("CACHE_URL", default="locmemcache://videorec"),
+    # In front of the default cache, for answers whose keys can never go stale (they
+    # carry the model run and the viewer's history version): no network round trip.
+    "process": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "videorec-process",
+        "OPTIONS": {"MAX_ENTRIES": env.int("VIDEOREC_PROCESS_CACHE_ENTRIES", default=20_000)},
+    },
+}
 
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
