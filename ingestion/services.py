@@ -204,6 +204,7 @@ def _write(data: sources.MovieLensData, progress: ImportProgress | None) -> tupl
         ratings,
         key=["viewer_id", "movie_id"],
         epoch_columns=["rated_at"],
+        touch=["updated_at"],
         on_batch=stage("ratings", len(ratings)),
     )
     return counts.created, counts.updated
