@@ -51,8 +51,9 @@ StageCallback = Callable[[ModelRun], None]
 GATE_METRIC = "ndcg@10"
 #: A run in one of these states is a retrain in flight: at most one at a time.
 IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
-#: Key of the PostgreSQL advisory lock that serialises retrain requests.
+#: Keys of the PostgreSQL advisory locks that serialise retrain requests and activations.
 RETRAIN_LOCK_KEY = 0x56524543  # "VREC"
+ACTIVATION_LOCK_KEY = RETRAIN_LOCK_KEY + 1
 #: This machine, as recorded on the runs whose stages it executes.
 HOST = socket.gethostname()
 
@@ -131,7 +132,7 @@ def retrain_request(
 
     model_run_reap_stale()
     with transaction.atomic():
-        _lock_retrain_requests()
+        _advisory_lock(RETRAIN_LOCK_KEY)
         in_flight = ModelRun.objects.filter(status__in=IN_FLIGHT).order_by("id").first()
         if in_flight is not None:
             return RetrainRequest(run=in_flight, created=False)
@@ -252,7 +253,8 @@ def model_run_activate(*, run_id: int, force: bool = False, in_pipeline: bool = 
 
     "Worse" means its NDCG@10 is below the active run's by more than
     ``VIDEOREC_ACTIVATION_MARGIN``; ``force`` skips that check. Concurrent activations
-    are serialised by a row lock on every run, so there is never more than one active.
+    are serialised (an advisory lock, then row locks on the runs involved), so there is
+    never more than one active; the partial unique index is the last line of defence.
 
     ``in_pipeline``: the activation stage of a retrain in flight (the chain and
     ``model_run_execute``), refused for any other run, so that a stage delivered again
@@ -267,6 +269,9 @@ def model_run_activate(*, run_id: int, force: bool = False, in_pipeline: bool = 
 
 def _activate(run_id: int, *, force: bool, required: str) -> bool:
     with transaction.atomic():
+        # Row locks alone do not serialise two activations while no run is active (each
+        # would lock only its own row), hence a lock of its own first.
+        _advisory_lock(ACTIVATION_LOCK_KEY)
         runs = ModelRun.objects.select_for_update().filter(Q(is_active=True) | Q(id=run_id))
         locked = {r.id: r for r in runs.order_by("id")}
         run = locked.get(run_id)
@@ -477,8 +482,8 @@ def _process_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _lock_retrain_requests() -> None:
-    """Serialise "is a retrain in flight? if not, create one" across processes.
+def _advisory_lock(key: int) -> None:
+    """Serialise a check-then-write transaction across processes, until it ends.
 
     PostgreSQL: a transaction-scoped advisory lock. SQLite needs none: this project opens
     every SQLite transaction with ``BEGIN IMMEDIATE``, which takes the database's write
@@ -486,7 +491,7 @@ def _lock_retrain_requests() -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RETRAIN_LOCK_KEY])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def _config(run: ModelRun) -> PipelineConfig:
