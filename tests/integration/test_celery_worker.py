@@ -58,14 +58,11 @@ Worker = Callable[[], subprocess.Popen]
 
 
 @pytest.fixture
-def start_worker(settings, tmp_path: Path) -> Iterator[Worker]:
-    """Starts workers on a private queue, sharing this test's database and media folder.
-
-    Every worker writes to ``worker.log``; all are killed when the test ends.
-    """
+def worker_env(settings) -> Iterator[dict[str, str]]:
+    """The environment of this test's processes: its database, media folder and queue."""
     queue = f"videorec-test-{uuid.uuid4().hex[:8]}"
     celery_app.conf.task_default_queue = queue
-    env = {
+    yield {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "videorec_site.settings.test",
         "DATABASE_URL": database_url(),
@@ -73,6 +70,16 @@ def start_worker(settings, tmp_path: Path) -> Iterator[Worker]:
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "VIDEOREC_TRAINING_HEARTBEAT": "1",
     }
+    celery_app.conf.task_default_queue = django_settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+@pytest.fixture
+def start_worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Worker]:
+    """Starts workers on the test's private queue; all are killed when the test ends.
+
+    Every worker writes to ``worker.log``.
+    """
+    env, queue = worker_env, worker_env["CELERY_TASK_DEFAULT_QUEUE"]
     log = (tmp_path / "worker.log").open("a")
     processes: list[subprocess.Popen] = []
 
@@ -118,7 +125,6 @@ def start_worker(settings, tmp_path: Path) -> Iterator[Worker]:
                 process.kill()
                 process.wait()
         log.close()
-        celery_app.conf.task_default_queue = django_settings.CELERY_TASK_DEFAULT_QUEUE
         connection.close()
 
 
@@ -281,3 +287,27 @@ def test_retrains_requested_at_once_run_once_and_activate_one_run(
         assert finished(extra.id).status == "succeeded"
     assert ModelRun.objects.filter(is_active=True).count() == 1
     assert ModelRun.objects.get(is_active=True).id == runs[-1].id
+
+
+def test_train_async_routes_the_retrain_to_the_worker(
+    start_worker, worker_env, synthetic_ratings
+) -> None:
+    start_worker()
+    enqueued = subprocess.run(
+        [sys.executable, "manage.py", "train", "--async"],
+        cwd=REPO,
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert enqueued.returncode == 0, enqueued.stderr
+    run = ModelRun.objects.get()
+    assert f"Model run {run.id}: 840 ratings; enqueued as task {run.task_id}" in enqueued.stdout
+
+    run = finished(run.id, timeout=300)
+    assert (run.status, run.is_active, run.triggered_by) == (
+        "succeeded",
+        True,
+        "manage.py train --async",
+    ), run.error
