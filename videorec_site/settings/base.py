@@ -120,12 +120,6 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Training tasks acknowledge late: a message whose worker dies unacknowledged goes back to
-# the queue. Redis does that after the visibility timeout, which must exceed the longest
-# stage (else a slow stage would be delivered to a second worker while still running).
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": max(3600, 2 * env.int("VIDEOREC_TRAINING_TIME_LIMIT", default=30 * 60)),
-}
 # Task results (django-celery-results) are kept a month, so the admin shows past retrains.
 CELERY_RESULT_EXPIRES = dt.timedelta(days=30)
 
@@ -186,6 +180,12 @@ VIDEOREC_POPULAR_ITEMS = env.int("VIDEOREC_POPULAR_ITEMS", default=100)
 # A new run is not activated if its NDCG@10 is this much below the active run's.
 VIDEOREC_ACTIVATION_MARGIN = env.float("VIDEOREC_ACTIVATION_MARGIN", default=0.01)
 VIDEOREC_TRAINING_TIME_LIMIT = env.int("VIDEOREC_TRAINING_TIME_LIMIT", default=30 * 60)
+# Training tasks acknowledge late: a message whose worker dies unacknowledged goes back to
+# the queue. Redis does that after the visibility timeout, which must exceed the longest
+# stage (else a slow stage would be delivered to a second worker while still running).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": max(3600, 2 * VIDEOREC_TRAINING_TIME_LIMIT)
+}
 # Seconds between a training stage's heartbeats; a stage silent for four of them counts as
 # dead (0: no heartbeat; the time limit is then the only bound).
 VIDEOREC_TRAINING_HEARTBEAT = env.int("VIDEOREC_TRAINING_HEARTBEAT", default=15)
