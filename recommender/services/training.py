@@ -448,9 +448,10 @@ def _stale_reason(run: ModelRun, now: dt.datetime) -> str | None:
         return None
     waiting = (now - (run.heartbeat_at or run.created_at)).total_seconds()
     if waiting > settings.VIDEOREC_TRAINING_TIME_LIMIT:
+        step = "picked it up" if run.status == Status.QUEUED else f"went on after {run.stage}"
         return (
-            f"no worker started its next stage within {waiting:.0f} s after the {run.stage} "
-            f"stage (is a worker consuming queue {settings.CELERY_TASK_DEFAULT_QUEUE}?)"
+            f"no worker {step} within {waiting:.0f} s "
+            f"(is a worker consuming queue {settings.CELERY_TASK_DEFAULT_QUEUE}?)"
         )
     return None
 
