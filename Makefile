@@ -36,10 +36,21 @@ serve: migrate  ## production-like: gunicorn with production settings
 	DJANGO_SETTINGS_MODULE=videorec_site.settings.production $(VENV)/bin/gunicorn videorec_site.wsgi \
 		--bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
 
-worker: install  ## a Celery worker (needs CELERY_BROKER_URL)
-	$(VENV)/bin/celery -A videorec_site worker --loglevel INFO
+# The queue the tasks are sent to (settings: CELERY_TASK_DEFAULT_QUEUE).
+QUEUE ?= $(or $(CELERY_TASK_DEFAULT_QUEUE),videorec)
+# One training at a time per worker: a stage already uses VIDEOREC_TRAINING_THREADS cores.
+WORKER_CONCURRENCY ?= 1
 
-beat: install  ## the Celery beat scheduler (needs CELERY_BROKER_URL)
+worker: migrate  ## a Celery worker on the tasks' queue (needs CELERY_BROKER_URL)
+	@test -n "$(CELERY_BROKER_URL)" || grep -qs '^CELERY_BROKER_URL=.' .env \
+		|| { echo "make worker: set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)"; exit 1; }
+	$(VENV)/bin/celery -A videorec_site worker --loglevel INFO --queues $(QUEUE) \
+		--concurrency $(WORKER_CONCURRENCY)
+
+beat: migrate  ## the Celery beat scheduler: nightly retrain, stale-run reaper
+	@test -n "$(CELERY_BROKER_URL)" || grep -qs '^CELERY_BROKER_URL=.' .env \
+		|| { echo "make beat: set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)"; exit 1; }
+	$(PY) manage.py setup_periodic_tasks
 	$(VENV)/bin/celery -A videorec_site beat --loglevel INFO
 
 lint: install  ## ruff

@@ -205,6 +205,7 @@ def _write(data: sources.MovieLensData, progress: ImportProgress | None) -> tupl
         ratings,
         key=["viewer_id", "movie_id"],
         epoch_columns=["rated_at"],
+        touch=["updated_at"],
         on_batch=stage("ratings", len(ratings)),
     )
     if counts.created or counts.updated:

@@ -50,6 +50,13 @@ class ModelRun(models.Model):
     error = models.TextField(blank=True, help_text="Traceback of the failing stage.")
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
+    # The process executing a stage right now (empty between stages), so that a run whose
+    # worker died can be told apart from one that is merely slow.
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the stage being executed."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from .models import ItemNeighbor, ModelRun
 
 
@@ -21,6 +23,11 @@ class UnknownSource(ValueError):
 
 def active_run() -> ModelRun | None:
     return ModelRun.objects.filter(is_active=True).first()
+
+
+def model_runs() -> QuerySet[ModelRun]:
+    """Every run, newest first, without the traceback-sized and table-sized columns."""
+    return ModelRun.objects.defer("feature_importances", "params").order_by("-id")
 
 
 def similar_movies(

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 from celery import chain, shared_task
+from celery.exceptions import Ignore
+from celery.signals import worker_ready
 from django.conf import settings
 
 from .services import training
+
+logger = logging.getLogger(__name__)
 
 TRAINING_TASK_OPTIONS = {
     "acks_late": True,
@@ -15,34 +23,44 @@ TRAINING_TASK_OPTIONS = {
 }
 
 
+def _run_stage(service: Callable[..., Any], run_id: int, **options: Any) -> int:
+    """Call a stage service; a stage its run does not accept ends the chain quietly.
+
+    That happens to a message the broker delivers again after its worker died (the run
+    was reaped meanwhile) or twice at once. ``Ignore`` stops the chain without calling
+    the error callback, which would otherwise fail a run another worker is executing.
+    """
+    try:
+        service(run_id=run_id, **options)
+    except training.RunNotRunnable as exc:
+        logger.warning("stage not run: %s", exc)
+        raise Ignore() from exc
+    return run_id
+
+
 @shared_task(name="recommender.build_recall_tables", **TRAINING_TASK_OPTIONS)
 def build_recall_tables(run_id: int) -> int:
-    training.recall_tables_build(run_id=run_id)
-    return run_id
+    return _run_stage(training.recall_tables_build, run_id)
 
 
 @shared_task(name="recommender.train_ranker", **TRAINING_TASK_OPTIONS)
 def train_ranker(run_id: int) -> int:
-    training.ranker_train(run_id=run_id)
-    return run_id
+    return _run_stage(training.ranker_train, run_id)
 
 
 @shared_task(name="recommender.evaluate_run", **TRAINING_TASK_OPTIONS)
 def evaluate_run(run_id: int) -> int:
-    training.model_run_evaluate(run_id=run_id)
-    return run_id
+    return _run_stage(training.model_run_evaluate, run_id)
 
 
 @shared_task(name="recommender.activate_run")
 def activate_run(run_id: int, force: bool = False) -> int:
-    training.model_run_activate(run_id=run_id, force=force)
-    return run_id
+    return _run_stage(training.model_run_activate, run_id, force=force, in_pipeline=True)
 
 
 @shared_task(name="recommender.finish_run")
 def finish_run(run_id: int) -> int:
-    training.model_run_finish(run_id=run_id)
-    return run_id
+    return _run_stage(training.model_run_finish, run_id)
 
 
 @shared_task(name="recommender.fail_run")
@@ -60,3 +78,23 @@ def retrain(run_id: int, activate: bool = True, force: bool = False) -> str:
     steps.append(finish_run.si(run_id))
     result = chain(*steps).apply_async(link_error=fail_run.s(run_id=run_id))
     return result.id
+
+
+@shared_task(name="recommender.scheduled_retrain")
+def scheduled_retrain() -> str:
+    """The periodic retrain (django-celery-beat); returns what it did or why it skipped."""
+    return training.retrain_scheduled()
+
+
+@shared_task(name="recommender.reap_stale_runs")
+def reap_stale_runs() -> list[int]:
+    """Periodically: mark failed the runs whose worker died; returns their ids."""
+    return training.model_run_reap_stale()
+
+
+@worker_ready.connect
+def reap_when_a_worker_starts(**kwargs: Any) -> None:
+    """A worker (re)starting after a crash fails the run its predecessor left running."""
+    reaped = training.model_run_reap_stale()
+    if reaped:
+        logger.warning("runs marked failed at worker start: %s", reaped)

@@ -6,6 +6,8 @@ from rest_framework.routers import SimpleRouter
 from ingestion.apis import MovieViewSet, RatingCreateApi, ViewerDetailApi
 from recommender.apis import (
     HealthApi,
+    ModelRunDetailApi,
+    ModelRunListCreateApi,
     ReadinessApi,
     RecommendApi,
     ServiceInfoApi,
@@ -24,6 +26,8 @@ urlpatterns = [
     path("api/ratings/", RatingCreateApi.as_view(), name="rating-create"),
     path("api/movies/<int:movie_id>/similar/", SimilarMoviesApi.as_view(), name="movie-similar"),
     path("api/users/<int:user_id>/", ViewerDetailApi.as_view(), name="viewer-detail"),
+    path("api/model-runs/", ModelRunListCreateApi.as_view(), name="model-run-list"),
+    path("api/model-runs/<int:run_id>/", ModelRunDetailApi.as_view(), name="model-run-detail"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

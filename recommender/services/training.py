@@ -8,22 +8,28 @@ the traceback and leaves the active run untouched.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
+import socket
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from ingestion import selectors as data_selectors
 from ingestion.bulk import upsert_frame
@@ -38,14 +44,37 @@ from .serving import active_run_changed
 logger = logging.getLogger(__name__)
 
 Stage = ModelRun.Stage
+Status = ModelRun.Status
 StageCallback = Callable[[ModelRun], None]
 
 #: Metric that decides whether a new run may replace the active one.
 GATE_METRIC = "ndcg@10"
+#: A run in one of these states is a retrain in flight: at most one at a time.
+IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
+#: Keys of the PostgreSQL advisory locks that serialise retrain requests and activations.
+RETRAIN_LOCK_KEY = 0x56524543  # "VREC"
+ACTIVATION_LOCK_KEY = RETRAIN_LOCK_KEY + 1
+#: This machine, as recorded on the runs whose stages it executes.
+HOST = socket.gethostname()
 
 
 class TrainingError(Exception):
     """A model run failed; the message says which stage and why."""
+
+
+class RunNotRunnable(TrainingError):
+    """A stage was delivered for a run that is finished, failed, or busy in another process.
+
+    Raised before the stage touches anything: the run keeps its state. This is what a
+    message redelivered by the broker (``acks_late``) meets after its run was reaped.
+    """
+
+
+@dataclass(frozen=True)
+class RetrainRequest:
+    run: ModelRun
+    #: False when a retrain was already queued or running: ``run`` is that one.
+    created: bool
 
 
 def default_params() -> dict[str, Any]:
@@ -85,18 +114,98 @@ def model_run_create(*, triggered_by: str, params: dict[str, Any] | None = None)
     )
 
 
-def retrain_enqueue(*, triggered_by: str, activate: bool = True, force: bool = False) -> ModelRun:
-    """Create a run and hand its stages to Celery (in-process when no broker is set).
+def retrain_request(
+    *,
+    triggered_by: str,
+    activate: bool = True,
+    force: bool = False,
+    params: dict[str, Any] | None = None,
+) -> RetrainRequest:
+    """Start a retrain on Celery, unless one is already queued or running.
 
-    The one entry point of ``train --async``, the admin's "Retrain now" and the API.
+    At most one retrain is in flight: a request meanwhile gets the in-flight run back
+    (``created=False``) instead of a second one. The check and the creation hold a lock,
+    so simultaneous requests cannot both create a run. Runs whose worker died are reaped
+    first, so they never block a new retrain.
     """
     from ..tasks import retrain  # the tasks module imports this one
 
-    run = model_run_create(triggered_by=triggered_by)
-    result = retrain.delay(run.id, activate=activate, force=force)
-    ModelRun.objects.filter(id=run.id, task_id="").update(task_id=result.id)
+    model_run_reap_stale()
+    with transaction.atomic():
+        _advisory_lock(RETRAIN_LOCK_KEY)
+        in_flight = ModelRun.objects.filter(status__in=IN_FLIGHT).order_by("id").first()
+        if in_flight is not None:
+            return RetrainRequest(run=in_flight, created=False)
+        run = model_run_create(triggered_by=triggered_by, params=params)
+    try:
+        result = retrain.delay(run.id, activate=activate, force=force)
+    except BrokerError as exc:
+        model_run_fail(run_id=run.id, error=f"the retrain could not be enqueued: {exc}")
+        raise
+    except TrainingError:
+        # Without a broker the stages ran right here; the run records the failure.
+        pass
+    else:
+        ModelRun.objects.filter(id=run.id, task_id="").update(task_id=result.id)
     run.refresh_from_db()
-    return run
+    return RetrainRequest(run=run, created=True)
+
+
+def retrain_enqueue(*, triggered_by: str, activate: bool = True, force: bool = False) -> ModelRun:
+    """The run of :func:`retrain_request`: a new one, or the retrain already in flight.
+
+    The entry point of ``train --async``, the admin's "Retrain now" and the API.
+    """
+    return retrain_request(triggered_by=triggered_by, activate=activate, force=force).run
+
+
+def retrain_scheduled() -> str:
+    """What the periodic schedule runs: a retrain, unless the ratings did not change.
+
+    Compares the ratings with the snapshot of the last succeeded run (inserts, updates
+    and deletions all count). Returns what happened, in words, for the task result.
+    """
+    last = ModelRun.objects.filter(status=Status.SUCCEEDED).order_by("-id").first()
+    if last is not None and not data_selectors.ratings_changed_since(last.data_snapshot):
+        outcome = f"skipped: no rating changed since run {last.id}"
+    else:
+        request = retrain_request(triggered_by="schedule")
+        verb = "enqueued" if request.created else "skipped: already in flight,"
+        outcome = f"{verb} run {request.run.id}"
+    logger.info("scheduled retrain %s", outcome)
+    return outcome
+
+
+def model_run_reap_stale() -> list[int]:
+    """Mark failed every in-flight run whose worker is gone; returns their ids.
+
+    A run is stale when the process executing its stage has died (checked directly when
+    it ran on this machine), when that stage stopped sending heartbeats, or when no
+    worker has started its next stage within ``VIDEOREC_TRAINING_TIME_LIMIT``. A stage
+    delivered again later for a reaped run refuses to run (see :class:`RunNotRunnable`).
+    Called when a worker starts, periodically by beat, and before every retrain request.
+    """
+    now = timezone.now()
+    reaped = []
+    for run in ModelRun.objects.filter(status__in=IN_FLIGHT):
+        reason = _stale_reason(run, now)
+        if reason is None:
+            continue
+        # Only if nothing moved since we looked: a stage that just started is not stale.
+        unchanged = ModelRun.objects.filter(
+            id=run.id,
+            status__in=IN_FLIGHT,
+            worker_pid=run.worker_pid,
+            heartbeat_at=run.heartbeat_at,
+        )
+        if run.is_active:
+            # Died after activating, before finishing: the run serves, so it succeeded.
+            unchanged.update(status=Status.SUCCEEDED, stage=Stage.DONE, finished_at=now)
+            continue
+        if unchanged.update(status=Status.FAILED, error=reason, finished_at=now):
+            logger.warning("run %s marked failed: %s", run.id, reason)
+            reaped.append(run.id)
+    return reaped
 
 
 # --------------------------------------------------------------------------- the stages
@@ -139,41 +248,64 @@ def model_run_evaluate(*, run_id: int) -> None:
         run.save(update_fields=["metrics"])
 
 
-def model_run_activate(*, run_id: int, force: bool = False) -> bool:
+def model_run_activate(*, run_id: int, force: bool = False, in_pipeline: bool = False) -> bool:
     """Make the run the one that serves, unless it is worse than the active run.
 
     "Worse" means its NDCG@10 is below the active run's by more than
     ``VIDEOREC_ACTIVATION_MARGIN``; ``force`` skips that check. Concurrent activations
-    are serialised by a row lock on every run, so there is never more than one active.
+    are serialised (an advisory lock, then row locks on the runs involved), so there is
+    never more than one active; the partial unique index is the last line of defence.
+
+    ``in_pipeline``: the activation stage of a retrain in flight (the chain and
+    ``model_run_execute``), refused for any other run, so that a stage delivered again
+    after its run finished or failed can never activate it. Otherwise the run must have
+    succeeded (going back to an earlier run).
     """
-    with _stage(run_id, Stage.ACTIVATION) as run:
-        with transaction.atomic():
-            runs = ModelRun.objects.select_for_update().filter(Q(is_active=True) | Q(id=run_id))
-            locked = {r.id: r for r in runs.order_by("id")}
-            run = locked[run_id]
-            current = next((r for r in locked.values() if r.is_active and r.id != run_id), None)
-            if current and not force and _worse(run, current):
-                logger.warning(
-                    "run %s not activated: %s %.4f below active run %s (%.4f)",
-                    run.id,
-                    GATE_METRIC,
-                    run.headline(GATE_METRIC) or 0.0,
-                    current.id,
-                    current.headline(GATE_METRIC) or 0.0,
-                )
-                return False
-            ModelRun.objects.filter(is_active=True).exclude(id=run.id).update(is_active=False)
-            run.is_active = True
-            run.activated_at = timezone.now()
-            run.save(update_fields=["is_active", "activated_at"])
-        transaction.on_commit(lambda: active_run_changed(run.id))
-        return True
+    if in_pipeline:
+        with _stage(run_id, Stage.ACTIVATION):
+            return _activate(run_id, force=force, required=Status.RUNNING)
+    return _activate(run_id, force=force, required=Status.SUCCEEDED)
+
+
+def _activate(run_id: int, *, force: bool, required: str) -> bool:
+    with transaction.atomic():
+        # Row locks alone do not serialise two activations while no run is active (each
+        # would lock only its own row), hence a lock of its own first.
+        _advisory_lock(ACTIVATION_LOCK_KEY)
+        runs = ModelRun.objects.select_for_update().filter(Q(is_active=True) | Q(id=run_id))
+        locked = {r.id: r for r in runs.order_by("id")}
+        run = locked.get(run_id)
+        if run is None:
+            raise RunNotRunnable(f"there is no model run {run_id}")
+        if run.status != required:
+            raise RunNotRunnable(f"run {run_id} is {run.status}; it is not activated")
+        current = next((r for r in locked.values() if r.is_active and r.id != run_id), None)
+        if current and not force and _worse(run, current):
+            logger.warning(
+                "run %s not activated: %s %.4f below active run %s (%.4f)",
+                run.id,
+                GATE_METRIC,
+                run.headline(GATE_METRIC) or 0.0,
+                current.id,
+                current.headline(GATE_METRIC) or 0.0,
+            )
+            return False
+        ModelRun.objects.filter(is_active=True).exclude(id=run.id).update(is_active=False)
+        run.is_active = True
+        run.activated_at = timezone.now()
+        run.save(update_fields=["is_active", "activated_at"])
+    transaction.on_commit(lambda: active_run_changed(run_id))
+    return True
 
 
 def model_run_finish(*, run_id: int) -> ModelRun:
+    """Mark a running run succeeded (a failed one stays failed)."""
+    ModelRun.objects.filter(id=run_id, status=Status.RUNNING).update(
+        status=Status.SUCCEEDED, stage=Stage.DONE, finished_at=timezone.now()
+    )
     run = ModelRun.objects.get(id=run_id)
-    run.status, run.stage, run.finished_at = ModelRun.Status.SUCCEEDED, Stage.DONE, timezone.now()
-    run.save(update_fields=["status", "stage", "finished_at"])
+    if run.status != Status.SUCCEEDED:
+        raise RunNotRunnable(f"run {run_id} is {run.status}; it cannot succeed")
     return run
 
 
@@ -191,7 +323,7 @@ def model_run_execute(
         lambda: model_run_evaluate(run_id=run_id),
     ]
     if activate:
-        steps.append(lambda: model_run_activate(run_id=run_id, force=force))
+        steps.append(lambda: model_run_activate(run_id=run_id, force=force, in_pipeline=True))
     for step in steps:
         step()
         if on_stage:
@@ -200,30 +332,46 @@ def model_run_execute(
 
 
 def model_run_fail(*, run_id: int, error: str) -> None:
-    """Record a failure that happened outside a stage (e.g. a lost worker)."""
-    ModelRun.objects.filter(id=run_id).exclude(status=ModelRun.Status.SUCCEEDED).update(
-        status=ModelRun.Status.FAILED, error=error, finished_at=timezone.now()
+    """Record a failure that happened outside a stage (e.g. a lost worker).
+
+    Only an in-flight run changes: a finished run keeps its state and its first error.
+    """
+    ModelRun.objects.filter(id=run_id, status__in=IN_FLIGHT).update(
+        status=Status.FAILED, error=error, finished_at=timezone.now()
     )
 
 
 # ------------------------------------------------------------------------------ helpers
 @contextmanager
 def _stage(run_id: int, stage: str) -> Iterator[ModelRun]:
-    run = ModelRun.objects.filter(id=run_id).first()
-    if run is None:
-        raise TrainingError(f"there is no model run {run_id}")
-    if run.status == ModelRun.Status.FAILED:
-        raise TrainingError(f"run {run_id} has already failed")
-    run.status, run.stage = ModelRun.Status.RUNNING, stage
-    run.started_at = run.started_at or timezone.now()
-    run.save(update_fields=["status", "stage", "started_at"])
+    """Execute one stage of an in-flight run in this process, recorded on the run.
+
+    Claiming the stage is one conditional UPDATE: it succeeds only for a queued or
+    running run that no other process is executing, so a stage delivered twice, or
+    delivered for a failed or finished run, never flips that run back to running.
+    """
+    now, pid = timezone.now(), os.getpid()
+    claimed = ModelRun.objects.filter(
+        id=run_id, status__in=IN_FLIGHT, worker_pid__isnull=True
+    ).update(
+        status=Status.RUNNING,
+        stage=stage,
+        started_at=Coalesce("started_at", now),
+        worker_host=HOST,
+        worker_pid=pid,
+        heartbeat_at=now,
+    )
+    if not claimed:
+        raise RunNotRunnable(_refusal(run_id, stage))
+    run = ModelRun.objects.get(id=run_id)
     logger.info("run %s: %s", run_id, run.get_stage_display())
     started = time.perf_counter()
     try:
-        yield run
+        with _heartbeat(run_id, pid):
+            yield run
     except Exception as exc:
         ModelRun.objects.filter(id=run_id).update(
-            status=ModelRun.Status.FAILED,
+            status=Status.FAILED,
             error=traceback.format_exc(),
             finished_at=timezone.now(),
         )
@@ -231,8 +379,120 @@ def _stage(run_id: int, stage: str) -> Iterator[ModelRun]:
         raise TrainingError(f"run {run_id} failed while {stage}: {exc}") from exc
     seconds = round(time.perf_counter() - started, 3)
     ModelRun.objects.filter(id=run_id).update(
-        stage_seconds={**ModelRun.objects.get(id=run_id).stage_seconds, stage: seconds}
+        stage_seconds={**ModelRun.objects.get(id=run_id).stage_seconds, stage: seconds},
+        worker_host="",
+        worker_pid=None,
+        heartbeat_at=timezone.now(),
     )
+
+
+def _refusal(run_id: int, stage: str) -> str:
+    run = ModelRun.objects.filter(id=run_id).first()
+    if run is None:
+        return f"there is no model run {run_id}"
+    if run.status in IN_FLIGHT:
+        return (
+            f"run {run_id} is already executing its {run.stage} stage in process "
+            f"{run.worker_pid} on {run.worker_host}; {stage} is not started twice"
+        )
+    return f"run {run_id} has already {run.status}; its {stage} stage is not run again"
+
+
+@contextmanager
+def _heartbeat(run_id: int, pid: int) -> Iterator[None]:
+    """Refresh the run's ``heartbeat_at`` from a background thread while a stage runs.
+
+    Training releases the GIL in numpy and LightGBM, so the thread keeps beating during
+    long fits; a worker that dies stops beating, which is what the reaper notices for
+    workers on other machines.
+    """
+    interval = settings.VIDEOREC_TRAINING_HEARTBEAT
+    if interval <= 0:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    ModelRun.objects.filter(id=run_id, worker_pid=pid).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:
+                    logger.warning("run %s: heartbeat not recorded", run_id, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    thread = threading.Thread(target=beat, name=f"run-{run_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _stale_reason(run: ModelRun, now: dt.datetime) -> str | None:
+    """Why an in-flight run cannot finish any more, or None while it still may."""
+    if run.worker_pid is not None:
+        where = f"process {run.worker_pid} on {run.worker_host}"
+        if run.worker_host == HOST and not _process_alive(run.worker_pid):
+            return f"the worker ({where}) died while in the {run.stage} stage"
+        silent = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else 0.0
+        if silent > _heartbeat_timeout():
+            return (
+                f"no heartbeat from the worker ({where}) for {silent:.0f} s "
+                f"in the {run.stage} stage"
+            )
+        return None
+    waiting = (now - (run.heartbeat_at or run.created_at)).total_seconds()
+    if waiting > settings.VIDEOREC_TRAINING_TIME_LIMIT:
+        step = "picked it up" if run.status == Status.QUEUED else f"went on after {run.stage}"
+        return (
+            f"no worker {step} within {waiting:.0f} s "
+            f"(is a worker consuming queue {settings.CELERY_TASK_DEFAULT_QUEUE}?)"
+        )
+    return None
+
+
+def _heartbeat_timeout() -> float:
+    """Silence after which a stage's worker counts as dead.
+
+    Several missed beats; without heartbeats, the task time limit (after which the worker
+    pool has killed the stage anyway) plus a minute.
+    """
+    interval = settings.VIDEOREC_TRAINING_HEARTBEAT
+    if interval > 0:
+        return 4.0 * interval
+    return settings.VIDEOREC_TRAINING_TIME_LIMIT + 60.0
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process of this machine still runs (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _advisory_lock(key: int) -> None:
+    """Serialise a check-then-write transaction across processes, until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite needs none: this project opens
+    every SQLite transaction with ``BEGIN IMMEDIATE``, which takes the database's write
+    lock before the check.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def _config(run: ModelRun) -> PipelineConfig:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django_celery_beat.models import PeriodicTask
 from movielens_files import write_grouplens
 
 from ingestion.models import DatasetImport, Rating
@@ -45,6 +46,7 @@ def test_first_start_loads_trains_and_creates_an_admin(settings, tmp_path: Path)
     assert f"user admin, password {password}" in output
     for url in ("http://127.0.0.1:8000/", "/admin/", "/docs"):
         assert url in output
+    assert PeriodicTask.objects.filter(task="recommender.scheduled_retrain").exists()
 
 
 def test_an_existing_database_is_trained_once(settings, tmp_path, synthetic_ratings) -> None:

@@ -26,6 +26,10 @@ print(json.dumps({
     "debug": settings.DEBUG, "hosts": settings.ALLOWED_HOSTS,
     "secret": settings.SECRET_KEY,
     "throttle": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+    "visibility_timeout": celery_app.conf.broker_transport_options.get("visibility_timeout"),
+    "result_expires_days": celery_app.conf.result_expires.days,
+    "heartbeat": settings.VIDEOREC_TRAINING_HEARTBEAT,
+    "retrain_cron": settings.VIDEOREC_RETRAIN_CRON,
 }))
 """
 ENV_NAMES = (
@@ -79,6 +83,20 @@ def test_services_come_from_the_environment() -> None:
     assert seen["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert seen["cache_location"] == "redis://cache.internal:6379/1"
     assert seen["debug"] is False
+
+
+def test_training_tasks_outlive_the_redis_visibility_timeout() -> None:
+    """A stage running past the visibility timeout would be delivered to a second worker."""
+    seen = settings_of(
+        "videorec_site.settings.local",
+        VIDEOREC_TRAINING_TIME_LIMIT="5400",
+        VIDEOREC_TRAINING_HEARTBEAT="5",
+        VIDEOREC_RETRAIN_CRON="30 2 * * *",
+    )
+
+    assert seen["visibility_timeout"] == 2 * 5400
+    assert seen["result_expires_days"] == 30
+    assert (seen["heartbeat"], seen["retrain_cron"]) == (5, "30 2 * * *")
 
 
 def test_throttle_rates_come_from_the_environment() -> None:

@@ -62,6 +62,17 @@ def test_train_async_needs_a_broker(synthetic_ratings, settings) -> None:
         run_command("train", "--async")
 
 
+def test_train_async_refuses_a_second_retrain_while_one_is_in_flight(
+    synthetic_ratings, settings
+) -> None:
+    settings.CELERY_BROKER_URL = "redis://broker.invalid:6379/0"
+    running = ModelRun.objects.create(status="running", stage="ranker")
+
+    with pytest.raises(CommandError, match=f"model run {running.id} is already running"):
+        run_command("train", "--async")
+    assert ModelRun.objects.count() == 1
+
+
 def test_recommend_one_viewer(synthetic_ratings) -> None:
     run_command("train")
     output = run_command("recommend", "3", "--topk", "3")

@@ -4,6 +4,7 @@ Every value that differs between machines is read from the environment (or a ``.
 file in the project folder) through django-environ; see ``.env.example``.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -127,6 +128,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_TRACK_STARTED = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Task results (django-celery-results) are kept a month, so the admin shows past retrains.
+CELERY_RESULT_EXPIRES = dt.timedelta(days=30)
 
 # --- Django REST framework and the OpenAPI schema ------------------------------------------
 REST_FRAMEWORK = {
@@ -185,6 +188,18 @@ VIDEOREC_POPULAR_ITEMS = env.int("VIDEOREC_POPULAR_ITEMS", default=100)
 # A new run is not activated if its NDCG@10 is this much below the active run's.
 VIDEOREC_ACTIVATION_MARGIN = env.float("VIDEOREC_ACTIVATION_MARGIN", default=0.01)
 VIDEOREC_TRAINING_TIME_LIMIT = env.int("VIDEOREC_TRAINING_TIME_LIMIT", default=30 * 60)
+# Training tasks acknowledge late: a message whose worker dies unacknowledged goes back to
+# the queue. Redis does that after the visibility timeout, which must exceed the longest
+# stage (else a slow stage would be delivered to a second worker while still running).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": max(3600, 2 * VIDEOREC_TRAINING_TIME_LIMIT)
+}
+# Seconds between a training stage's heartbeats; a stage silent for four of them counts as
+# dead (0: no heartbeat; the time limit is then the only bound).
+VIDEOREC_TRAINING_HEARTBEAT = env.int("VIDEOREC_TRAINING_HEARTBEAT", default=15)
+# The periodic retrain (cron: minute hour day-of-month month day-of-week, UTC), created by
+# `manage.py setup_periodic_tasks`; edit it afterwards in the admin (Periodic tasks).
+VIDEOREC_RETRAIN_CRON = env("VIDEOREC_RETRAIN_CRON", default="0 3 * * *")
 # LightGBM threads while training. OpenMP threads spin while waiting, so on a machine that
 # also serves requests, fewer threads than cores train faster overall.
 VIDEOREC_TRAINING_THREADS = env.int("VIDEOREC_TRAINING_THREADS", default=2)

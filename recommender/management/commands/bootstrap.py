@@ -1,7 +1,8 @@
 """``manage.py bootstrap``: what ``make run`` does before serving.
 
 Loads MovieLens-100k when the database holds no ratings, trains once when no model is
-active, makes sure an admin account exists, and prints where everything is.
+active, creates the periodic tasks, makes sure an admin account exists, and prints where
+everything is.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Command(BaseCommand):
             except CommandError as exc:
                 # Serving still works: it falls back to popularity until a model exists.
                 self.stderr.write(f"Training failed ({exc}); serving popular movies for now.")
+        # The nightly retrain and the stale-run reaper, for `make beat`.
+        call_command("setup_periodic_tasks", stdout=self.stdout, stderr=self.stderr)
         login = self._admin_login()
         base = base_url.rstrip("/")
         self.stdout.write(

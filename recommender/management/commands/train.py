@@ -12,7 +12,7 @@ from recommender.services.training import (
     TrainingError,
     model_run_create,
     model_run_execute,
-    retrain_enqueue,
+    retrain_request,
 )
 
 METRIC_COLUMNS = (
@@ -55,9 +55,15 @@ class Command(BaseCommand):
                     "--async needs a Celery broker: set CELERY_BROKER_URL (e.g. "
                     "redis://127.0.0.1:6379/0) and start `make worker`"
                 )
-            run = retrain_enqueue(
+            request = retrain_request(
                 triggered_by="manage.py train --async", activate=not no_activate, force=force
             )
+            run = request.run
+            if not request.created:
+                raise CommandError(
+                    f"model run {run.id} is already {run.status} ({run.stage}); one retrain "
+                    "runs at a time, follow that one in the admin"
+                )
             self.stdout.write(
                 f"Model run {run.id}: {run.data_snapshot['ratings']:,} ratings; enqueued as "
                 f"task {run.task_id}; follow it in the admin."
