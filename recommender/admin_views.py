@@ -51,6 +51,15 @@ def _fmt(value: Any) -> str:
         return f"{value:.4f}"
     if isinstance(value, int):
         return f"{value:,}"
+    return str(value)
+
+
+def _plain(value: Any) -> str:
+    """A setting as written: floats unrounded, containers as JSON."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, list | dict):
         return json.dumps(value)
     return str(value)
@@ -107,7 +116,7 @@ def key_value_table(value: Mapping[str, Any]) -> SafeString | str:
     return format_html(
         '<table class="videorec-table"><tbody>{}</tbody></table>',
         format_html_join(
-            "", "<tr><th>{}</th><td>{}</td></tr>", ((k, _fmt(v)) for k, v in flat.items())
+            "", "<tr><th>{}</th><td>{}</td></tr>", ((k, _plain(v)) for k, v in flat.items())
         ),
     )
 
@@ -151,7 +160,7 @@ def _side_by_side(flats: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "key": key,
-                "values": [_fmt(value) for value in values],
+                "values": [_plain(value) for value in values],
                 "differs": any(value != values[0] for value in values),
             }
         )
