@@ -72,8 +72,11 @@ def metrics_table(metrics: Mapping[str, Any]) -> SafeString | str:
     if not names:
         return "–"
     notes = []
-    if "protocol" in metrics:
-        notes.append(f"hold-out protocol: {metrics['protocol']}")
+    protocol = metrics.get("protocol")
+    if isinstance(protocol, Mapping):
+        notes.append("hold-out: " + ", ".join(f"{k} {_plain(v)}" for k, v in protocol.items()))
+    elif protocol:
+        notes.append(f"hold-out: {protocol}")
     if metrics.get("candidate_recall") is not None:
         notes.append(f"candidate recall: {metrics['candidate_recall']:.4f}")
     return format_html(

@@ -41,11 +41,14 @@ def _options(*, title: str, x_title: str, y_title: str, n_labels: int) -> dict[s
         "style": ADMIN_STYLE,
         "js": [],
         "disable_xml_declaration": True,
-        "width": 800,
-        "height": 400,
+        "width": 640,
+        "height": 360,
         "margin": 16,
         "print_values": False,
         "truncate_label": 40,
+        # About six value labels on the y axis, whatever the range.
+        "y_labels_major_count": 6,
+        "show_minor_y_labels": False,
     }
     if n_labels > MAX_X_LABELS:
         options.update(
@@ -76,9 +79,11 @@ def horizontal_bar_chart(
     *, title: str, labels: Sequence[str], values: Sequence[float], x_title: str
 ) -> SafeString:
     """Horizontal bars, the first label at the top (for long labels such as feature names)."""
-    options = _options(title=title, x_title="", y_title=x_title, n_labels=0)
+    options = _options(title=title, x_title=x_title, y_title="", n_labels=0)
     # Enough height for every label to be readable.
-    options["height"] = max(240, 90 + 22 * len(labels))
+    options["height"] = max(240, 110 + 20 * len(labels))
+    # pygal swaps the axes of horizontal charts, so "y" settings would thin out the labels.
+    del options["y_labels_major_count"], options["show_minor_y_labels"]
     chart = pygal.HorizontalBar(**options, show_legend=False)
     # pygal draws the first value at the bottom; reversed, the list reads top-down.
     chart.x_labels = [str(label) for label in reversed(labels)]
