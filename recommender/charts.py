@@ -7,6 +7,7 @@ pygal's optional tooltip script is left out (``js=[]``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import pygal
@@ -46,15 +47,38 @@ def _options(*, title: str, x_title: str, y_title: str, n_labels: int) -> dict[s
         "margin": 16,
         "print_values": False,
         "truncate_label": 40,
-        # About six value labels on the y axis, whatever the range.
-        "y_labels_major_count": 6,
-        "show_minor_y_labels": False,
     }
     if n_labels > MAX_X_LABELS:
         options.update(
             x_labels_major_count=MAX_X_LABELS, show_minor_x_labels=False, x_label_rotation=30
         )
     return options
+
+
+def nice_ticks(low: float, high: float, count: int = 6) -> list[float]:
+    """About ``count`` round values covering ``low``–``high`` (steps of 1, 2, 2.5 or 5 × 10ⁿ).
+
+    pygal's own labels on a narrow range (metrics of similar runs) are either crowded or
+    irregular; these are evenly spaced and read well.
+    """
+    if high < low:
+        low, high = high, low
+    if math.isclose(high, low):
+        pad = abs(high) * 0.1 or 1.0
+        # A flat series of non-negative values keeps zero as its floor.
+        low, high = (max(low - pad, 0.0) if low >= 0 else low - pad), high + pad
+    raw = (high - low) / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    ticks = [math.floor(low / step + 1e-9) * step]
+    while ticks[-1] < high - step * 1e-9:
+        ticks.append(ticks[-1] + step)
+    ticks = [round(tick, 10) for tick in ticks]
+    return ticks
+
+
+def _values(values: Sequence[float | None]) -> list[float]:
+    return [float(value) for value in values if value is not None]
 
 
 def _render(chart: pygal.graph.graph.Graph) -> SafeString:
@@ -69,6 +93,7 @@ def bar_chart(
     chart = pygal.Bar(
         **_options(title=title, x_title=x_title, y_title=y_title, n_labels=len(labels)),
         show_legend=False,
+        y_labels=nice_ticks(0.0, max(_values(values), default=0.0)),
     )
     chart.x_labels = [str(label) for label in labels]
     chart.add(y_title, [float(value) for value in values])
@@ -82,8 +107,6 @@ def horizontal_bar_chart(
     options = _options(title=title, x_title=x_title, y_title="", n_labels=0)
     # Enough height for every label to be readable.
     options["height"] = max(240, 110 + 20 * len(labels))
-    # pygal swaps the axes of horizontal charts, so "y" settings would thin out the labels.
-    del options["y_labels_major_count"], options["show_minor_y_labels"]
     chart = pygal.HorizontalBar(**options, show_legend=False)
     # pygal draws the first value at the bottom; reversed, the list reads top-down.
     chart.x_labels = [str(label) for label in reversed(labels)]
@@ -105,8 +128,18 @@ def line_chart(
         legend_at_bottom=True,
         dots_size=4,
         allow_interruptions=True,
+        y_labels=nice_ticks(
+            min((v for vs in series.values() for v in _values(vs)), default=0.0),
+            max((v for vs in series.values() for v in _values(vs)), default=1.0),
+        ),
     )
     chart.x_labels = [str(label) for label in labels]
-    for name, values in series.items():
-        chart.add(name, [None if value is None else float(value) for value in values])
+    for position, (name, values) in enumerate(series.items()):
+        # The first series is the subject (the system); the others are for comparison.
+        width = 3 if position == 0 else 1.5
+        chart.add(
+            name,
+            [None if value is None else float(value) for value in values],
+            stroke_style={"width": width},
+        )
     return _render(chart)

@@ -59,6 +59,7 @@ def test_dashboard_shows_data_runs_and_charts(
         html = staff_client.get(reverse(DASHBOARD)).content.decode()
 
     assert "<tr><th>ratings</th><td>840</td></tr>" in html
+    assert "trained on 840 ratings" in html
     assert "<tr><th>movies</th><td>40</td></tr>" in html
     assert f"<strong>Run #{active.pk}</strong>" in html
     assert f"<tr><th>ndcg@10</th><td>{active.headline('ndcg@10'):.4f}</td></tr>" in html

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from recommender import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -85,3 +87,30 @@ def test_line_chart_has_a_legend_and_gaps_for_missing_values() -> None:
     # Two lines of "ease" (interrupted by the gap) plus one of "system".
     lines = root.findall(f".//{SVG}path[@class='line reactive nofill']")
     assert len(lines) == 3
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (0, 700, [0, 200, 400, 600, 800]),
+        (0.2084, 0.5332, [0.2, 0.3, 0.4, 0.5, 0.6]),
+        (0, 100_000, [0, 20_000, 40_000, 60_000, 80_000, 100_000]),
+        (0, 0, [0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+        (0.5, 0.5, [0.45, 0.475, 0.5, 0.525, 0.55]),
+    ],
+)
+def test_nice_ticks_are_round_even_and_cover_the_range(low, high, expected) -> None:
+    ticks = charts.nice_ticks(low, high)
+    assert ticks == pytest.approx(expected)
+    assert ticks[0] <= low and ticks[-1] >= high
+
+
+def test_value_axis_uses_round_ticks() -> None:
+    svg = charts.line_chart(
+        title="AUC",
+        labels=["#1", "#2"],
+        series={"system": [0.7380, 0.7412], "popularity": [0.4748, 0.4748]},
+        x_title="model run",
+        y_title="auc",
+    )
+    assert {"0.4", "0.5", "0.6", "0.7", "0.8"} <= set(texts(svg))
