@@ -33,6 +33,8 @@ INSPECTOR_NEIGHBOURS = 10
 INSPECTOR_HISTORY = 20
 INSPECTOR_RECOMMENDATIONS = 10
 
+IN_PROGRESS = (ModelRun.Status.QUEUED, ModelRun.Status.RUNNING)
+
 admin.site.index_template = "admin/videorec/index.html"
 
 
@@ -74,6 +76,12 @@ class ModelRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ModelRun | None = None) -> bool:
+        # The serving run and runs a worker is writing to are not deleted from under them.
+        if obj is not None and (obj.is_active or obj.status in IN_PROGRESS):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         """Retraining and switching the serving model: for users who may change runs."""
@@ -276,8 +284,7 @@ class ModelRunAdmin(admin.ModelAdmin):
             "can_activate": run is not None
             and run.status == ModelRun.Status.SUCCEEDED
             and not run.is_active,
-            "in_progress": run is not None
-            and run.status in (ModelRun.Status.QUEUED, ModelRun.Status.RUNNING),
+            "in_progress": run is not None and run.status in IN_PROGRESS,
             "refresh_seconds": admin_views.REFRESH_SECONDS,
             **(extra_context or {}),
         }

@@ -268,3 +268,23 @@ def test_changelist_columns(staff_client, train, django_assert_max_num_queries) 
         assert f"<span>{column}</span>" in html or f">{column}</a>" in html
     assert html.count('<td class="field-ndcg_at_10">') == 3
     assert "Retrain now" in html and "Dashboard" in html
+
+
+def test_the_active_run_and_runs_in_progress_cannot_be_deleted(staff_client, train) -> None:
+    old = train()
+    active = train(force=True)
+    running = ModelRun.objects.create(status="running", stage="recall")
+    for run in (active, running):
+        delete = reverse("admin:recommender_modelrun_delete", args=[run.pk])
+        assert staff_client.post(delete, {"post": "yes"}).status_code == 403
+
+    def bulk_delete(runs: list[ModelRun]):
+        ids = [run.pk for run in runs]
+        data = {"action": "delete_selected", "post": "yes", ACTION_CHECKBOX_NAME: ids}
+        return staff_client.post(reverse(CHANGELIST), data)
+
+    # Django refuses the whole bulk deletion when one of the runs may not be deleted.
+    assert bulk_delete([old, active, running]).status_code == 403
+    assert ModelRun.objects.count() == 3
+    bulk_delete([old])
+    assert set(ModelRun.objects.values_list("id", flat=True)) == {active.pk, running.pk}
