@@ -122,7 +122,9 @@ class ModelRunAdmin(admin.ModelAdmin):
     @admin.display(description="recall tables")
     def recall_tables(self, run: ModelRun) -> str:
         if not PopularItem.objects.filter(run=run).exists():
-            return "not published (pruned or not built); activating the run republishes them"
+            if run.status == ModelRun.Status.SUCCEEDED:
+                return "pruned; activating the run republishes them from its artifact"
+            return "not published"
         url = reverse("admin:recommender_itemneighbor_changelist")
         return format_html('<a href="{}?run__id__exact={}">neighbour lists</a>', url, run.pk)
 

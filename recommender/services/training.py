@@ -229,19 +229,22 @@ def recall_tables_prune(*, keep: int) -> list[int]:
         "-created_at", "-id"
     )
     kept = set(succeeded.values_list("id", flat=True)[:keep])
-    kept |= set(
-        ModelRun.objects.filter(
-            Q(is_active=True) | Q(status__in=[ModelRun.Status.QUEUED, ModelRun.Status.RUNNING])
-        ).values_list("id", flat=True)
-    )
+    in_progress = [ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]
+    kept |= set(ModelRun.objects.filter(status__in=in_progress).values_list("id", flat=True))
     published = set(PopularItem.objects.values_list("run_id", flat=True).distinct()) | set(
         ItemNeighbor.objects.values_list("run_id", flat=True).distinct()
     )
-    pruned = sorted(published - kept)
+    candidates = published - kept
+    if not candidates:
+        return []
+    with transaction.atomic():
+        # The row locks wait for a rollback that may be re-activating one of these runs
+        # (it holds its run's lock while republishing), so its fresh tables survive.
+        locked = ModelRun.objects.select_for_update().filter(id__in=candidates).order_by("id")
+        pruned = [run.id for run in locked if not run.is_active]
+        ItemNeighbor.objects.filter(run_id__in=pruned).delete()
+        PopularItem.objects.filter(run_id__in=pruned).delete()
     if pruned:
-        with transaction.atomic():
-            ItemNeighbor.objects.filter(run_id__in=pruned).delete()
-            PopularItem.objects.filter(run_id__in=pruned).delete()
         logger.info("recall tables of runs %s pruned", ", ".join(map(str, pruned)))
     return pruned
 

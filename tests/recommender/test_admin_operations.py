@@ -256,7 +256,7 @@ def test_run_page_of_a_pruned_run_says_so(staff_client, train) -> None:
     ModelRun.objects.filter(pk=run.pk).update(is_active=False)
     training.recall_tables_prune(keep=0)
     html = staff_client.get(run_url(run)).content.decode()
-    assert "not published (pruned or not built)" in html
+    assert "pruned; activating the run republishes them from its artifact" in html
 
 
 def test_changelist_columns(staff_client, train, django_assert_max_num_queries) -> None:

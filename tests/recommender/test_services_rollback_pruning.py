@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from django.db import connection, connections
+from django.utils import timezone
 
 from recommender.models import ItemNeighbor, ModelRun, PopularItem
 from recommender.services.serving import recommendations_for_viewers
@@ -133,3 +137,41 @@ def test_keep_setting_comes_from_the_environment(environment, expected) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_pruning_never_strips_a_run_that_a_rollback_is_activating(
+    synthetic_ratings, fast_params, monkeypatch
+) -> None:
+    """The rollback holds its run's row lock; pruning waits and then sees it active."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL row locks between two connections (the services pass)")
+    older = train(fast_params)
+    train(fast_params, force=True)
+    assert tables(older)[0]  # still among the newest three
+
+    in_lock, real_now = threading.Event(), timezone.now
+
+    def slow_now():
+        # Called by the rollback while it holds the locks, just before it switches.
+        if threading.current_thread() is not threading.main_thread():
+            in_lock.set()
+            time.sleep(1.0)
+        return real_now()
+
+    monkeypatch.setattr(timezone, "now", slow_now)
+
+    def rollback() -> None:
+        try:
+            model_run_rollback(run_id=older.id)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=rollback)
+    worker.start()
+    assert in_lock.wait(10)
+    pruned = recall_tables_prune(keep=0)
+    worker.join(10)
+
+    assert older.id not in pruned
+    assert ModelRun.objects.get(is_active=True).id == older.id
+    assert tables(older)[0]
