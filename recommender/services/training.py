@@ -22,7 +22,7 @@ import pandas as pd
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from ingestion import selectors as data_selectors
@@ -231,10 +231,13 @@ def recall_tables_prune(*, keep: int) -> list[int]:
     kept = set(succeeded.values_list("id", flat=True)[:keep])
     in_progress = [ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]
     kept |= set(ModelRun.objects.filter(status__in=in_progress).values_list("id", flat=True))
-    published = set(PopularItem.objects.values_list("run_id", flat=True).distinct()) | set(
-        ItemNeighbor.objects.values_list("run_id", flat=True).distinct()
+    # One index probe per run, rather than reading the tables' run ids.
+    published = Exists(ItemNeighbor.objects.filter(run_id=OuterRef("pk"))) | Exists(
+        PopularItem.objects.filter(run_id=OuterRef("pk"))
     )
-    candidates = published - kept
+    candidates = set(
+        ModelRun.objects.filter(published).exclude(id__in=kept).values_list("id", flat=True)
+    )
     if not candidates:
         return []
     with transaction.atomic():
