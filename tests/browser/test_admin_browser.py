@@ -48,6 +48,8 @@ def browser() -> Iterator[object]:
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     driver.set_page_load_timeout(60)
+    # A busy machine may render slowly: element look-ups wait for them to appear.
+    driver.implicitly_wait(10)
     try:
         yield driver
     finally:
@@ -62,6 +64,14 @@ def trained_runs(synthetic_ratings, fast_params) -> list[ModelRun]:
         run = model_run_create(triggered_by="test", params=fast_params)
         runs.append(model_run_execute(run_id=run.id, force=True))
     return runs
+
+
+def wait_for_url(driver, url: str) -> None:
+    """Clicking a link returns before the next page has loaded."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(expected_conditions.url_to_be(url))
 
 
 def full_page(driver) -> None:
@@ -107,10 +117,12 @@ def test_dashboard_and_run_page_in_chromium(
     browser.find_element(By.NAME, "username").send_keys("ops")
     browser.find_element(By.NAME, "password").send_keys("secret-pw")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait_for_url(browser, live_server.url + reverse("admin:index"))
     assert browser.find_element(By.ID, "videorec-dashboard-link")
     assert problems(browser) == []
 
     browser.find_element(By.LINK_TEXT, "Dashboard").click()
+    wait_for_url(browser, live_server.url + reverse("admin-dashboard"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Dashboard"
     full_page(browser)
     browser.save_screenshot(str(ARTIFACTS / "admin-dashboard.png"))
