@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import BigIntegerField, Func, QuerySet
+from django.db.models import Avg, BigIntegerField, Count, FloatField, Func, QuerySet, Sum, Value
+from django.db.models.functions import Cast, TruncMonth
 
-from .models import Genre, Movie, Rating, Viewer
+from .models import MAX_SCORE, MIN_SCORE, Genre, Movie, Rating, Viewer
 
 COUNTS_CACHE_KEY = "ingestion:dataset-counts"
 COUNTS_CACHE_SECONDS = 30
@@ -181,4 +184,93 @@ def viewers_frame() -> pd.DataFrame:
             )
         ),
         columns=["user_id", "age", "gender", "occupation", "zip_code"],
+    )
+
+
+# ---------------------------------------------------------------- the admin's dashboard
+DATA_OVERVIEW_CACHE_KEY = "ingestion:data-overview"
+#: The overview aggregates every rating; a minute of staleness keeps the dashboard's
+#: auto-refresh from re-scanning a large table every few seconds.
+DATA_OVERVIEW_CACHE_SECONDS = 60
+#: Prior weight of the Bayesian mean: a movie needs about this many ratings before its
+#: own mean outweighs the catalogue's.
+BAYES_PRIOR_RATINGS = 20
+
+
+@dataclass(frozen=True)
+class RatedMovie:
+    id: int
+    title: str
+    ratings: int
+    mean: float
+    bayesian_mean: float
+
+
+@dataclass(frozen=True)
+class DataOverview:
+    counts: dict[str, int]
+    #: (first day of the month, number of ratings), oldest first.
+    ratings_per_month: list[tuple[dt.date, int]]
+    #: Number of ratings per score, for every score 1–5.
+    score_histogram: dict[int, int]
+    most_rated: list[RatedMovie]
+    best_rated: list[RatedMovie]
+    best_rated_min_ratings: int
+
+
+def data_overview(*, top: int = 10, min_ratings: int = 50) -> DataOverview:
+    """Counts, ratings over time and by score, the most-rated and best-rated movies.
+
+    Everything is aggregated by the database (a handful of grouped queries, none per
+    movie); the result is cached for ``DATA_OVERVIEW_CACHE_SECONDS``.
+    """
+    key = f"{DATA_OVERVIEW_CACHE_KEY}:{top}:{min_ratings}"
+    overview = cache.get(key)
+    if overview is None:
+        overview = _data_overview(top=top, min_ratings=min_ratings)
+        cache.set(key, overview, DATA_OVERVIEW_CACHE_SECONDS)
+    return overview
+
+
+def _data_overview(*, top: int, min_ratings: int) -> DataOverview:
+    months = (
+        Rating.objects.annotate(month=TruncMonth("rated_at"))
+        .values("month")
+        .annotate(n=Count("id"))
+        .order_by("month")
+        .values_list("month", "n")
+    )
+    scores = dict(Rating.objects.values("score").annotate(n=Count("id")).values_list("score", "n"))
+    mean = Rating.objects.aggregate(mean=Avg("score"))["mean"] or 0.0
+    per_movie = Movie.objects.annotate(
+        n=Count("ratings"),
+        mean=Avg(Cast("ratings__score", FloatField())),
+        bayesian_mean=(
+            Value(BAYES_PRIOR_RATINGS * mean, output_field=FloatField())
+            + Cast(Sum("ratings__score"), FloatField())
+        )
+        / (Value(float(BAYES_PRIOR_RATINGS)) + Cast(Count("ratings"), FloatField())),
+    ).values_list("id", "title", "n", "mean", "bayesian_mean")
+    most_rated = per_movie.filter(n__gt=0).order_by("-n", "id")[:top]
+    best_rated = per_movie.filter(n__gte=min_ratings).order_by("-bayesian_mean", "id")[:top]
+    return DataOverview(
+        counts=dataset_counts(),
+        ratings_per_month=[(_as_date(month), n) for month, n in months],
+        score_histogram={score: scores.get(score, 0) for score in range(MIN_SCORE, MAX_SCORE + 1)},
+        most_rated=[RatedMovie(*row) for row in most_rated],
+        best_rated=[RatedMovie(*row) for row in best_rated],
+        best_rated_min_ratings=min_ratings,
+    )
+
+
+def _as_date(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def viewer_recent_ratings(*, viewer_id: int, limit: int) -> list[Rating]:
+    """The viewer's latest ratings with their movies, newest first (one query)."""
+    return list(
+        Rating.objects.filter(viewer_id=viewer_id)
+        .select_related("movie")
+        .order_by("-rated_at", "-id")[:limit]
     )

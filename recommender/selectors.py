@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from .models import ItemNeighbor, ModelRun
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,3 +56,67 @@ def similar_movies(
         .order_by("rank")[:topk]
     )
     return [SimilarMovie(row.neighbor_id, row.neighbor.title, row.score, source) for row in rows]
+
+
+def movie_neighbours(*, run: ModelRun, movie_id: int, topk: int) -> dict[str, list[SimilarMovie]]:
+    """The movie's top-``topk`` neighbours in every recall source of ``run`` (one query)."""
+    rows = (
+        ItemNeighbor.objects.filter(run=run, movie_id=movie_id, rank__lte=topk)
+        .select_related("neighbor")
+        .order_by("source", "rank")
+    )
+    by_source: dict[str, list[SimilarMovie]] = {}
+    for row in rows:
+        by_source.setdefault(row.source, []).append(
+            SimilarMovie(row.neighbor_id, row.neighbor.title, row.score, row.source)
+        )
+    return by_source
+
+
+def model_runs_in_progress() -> list[ModelRun]:
+    """Queued and running runs, oldest first."""
+    in_progress = [ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]
+    return list(ModelRun.objects.filter(status__in=in_progress).order_by("created_at", "id"))
+
+
+def model_runs_evaluated(*, limit: int) -> list[ModelRun]:
+    """The latest ``limit`` succeeded runs, oldest first (for metric trends)."""
+    runs = ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).order_by("-created_at", "-id")
+    return list(reversed(runs.defer("feature_importances", "error")[:limit]))
+
+
+def model_runs_by_ids(*, ids: Sequence[int]) -> list[ModelRun]:
+    """The runs with these ids, in the order given; unknown ids are left out."""
+    runs = ModelRun.objects.in_bulk(list(ids))
+    return [runs[run_id] for run_id in ids if run_id in runs]
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """Which Celery workers answered a ping, or why none could be asked."""
+
+    #: "eager": no broker, tasks run in the calling process; "ok": the broker answered
+    #: (``workers`` may still be empty); "unreachable": the broker did not answer.
+    mode: str
+    workers: list[str] = field(default_factory=list)
+    detail: str = ""
+
+
+def celery_workers(*, timeout: float = 0.5) -> WorkerStatus:
+    """Ping the Celery workers through the broker, waiting at most about ``timeout`` s.
+
+    A broker that is down is reported, not raised: the dashboard must still render.
+    """
+    from videorec_site import celery_app
+
+    if not settings.CELERY_BROKER_URL or celery_app.conf.task_always_eager:
+        return WorkerStatus(mode="eager", detail="no broker: tasks run in-process")
+    try:
+        with celery_app.connection_for_read() as connection:
+            # Without this, kombu retries an unreachable broker for a long time.
+            connection.ensure_connection(max_retries=0, timeout=timeout)
+            replies = celery_app.control.inspect(timeout=timeout, connection=connection).ping()
+    except Exception as exc:  # kombu raises transport-specific errors
+        logger.warning("Celery broker unreachable: %s", exc)
+        return WorkerStatus(mode="unreachable", detail=f"{type(exc).__name__}: {exc}")
+    return WorkerStatus(mode="ok", workers=sorted(replies or {}))

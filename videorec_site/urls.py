@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from ingestion.apis import MovieViewSet, RatingCreateApi, ViewerDetailApi
+from recommender.admin_views import dashboard_view
 from recommender.apis import (
     HealthApi,
     ModelRunDetailApi,
@@ -28,6 +29,7 @@ urlpatterns = [
     path("api/users/<int:user_id>/", ViewerDetailApi.as_view(), name="viewer-detail"),
     path("api/model-runs/", ModelRunListCreateApi.as_view(), name="model-run-list"),
     path("api/model-runs/<int:run_id>/", ModelRunDetailApi.as_view(), name="model-run-detail"),
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -26,7 +26,7 @@ import pandas as pd
 from django.conf import settings
 from django.core.files import File
 from django.db import DatabaseError, connection, connections, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -298,6 +298,46 @@ def _activate(run_id: int, *, force: bool, required: str) -> bool:
     return True
 
 
+def model_run_rollback(*, run_id: int) -> ModelRun:
+    """Make an earlier succeeded run the one that serves, whatever its metrics.
+
+    The operator's rollback: unlike :func:`model_run_activate` it is not a stage of a
+    retrain, so it leaves the run's status and stage alone, and it has no quality gate.
+    Runs that did not succeed are refused with a :class:`TrainingError` saying why. A run
+    whose recall tables were pruned gets them back from its artifact first.
+    """
+    with transaction.atomic():
+        _advisory_lock(ACTIVATION_LOCK_KEY)  # as in _activate: serialises with activations
+        runs = ModelRun.objects.select_for_update().filter(Q(is_active=True) | Q(id=run_id))
+        locked = {r.id: r for r in runs.order_by("id")}
+        run = locked.get(run_id)
+        if run is None:
+            raise TrainingError(f"there is no model run {run_id}")
+        if run.status != ModelRun.Status.SUCCEEDED:
+            reason = {
+                ModelRun.Status.FAILED: "it failed",
+                ModelRun.Status.QUEUED: "it has not started training yet",
+                ModelRun.Status.RUNNING: "it is still training",
+            }[run.status]
+            raise TrainingError(
+                f"run {run_id} cannot be activated: {reason}; only succeeded runs can serve"
+            )
+        if run.is_active:
+            return run
+        if not run.artifact:
+            raise TrainingError(f"run {run_id} cannot be activated: it has no model artifact")
+        if not PopularItem.objects.filter(run_id=run_id).exists():
+            _publish_tables(run, _load_artifact(run))
+            logger.info("run %s: recall tables republished from its artifact", run_id)
+        ModelRun.objects.filter(is_active=True).update(is_active=False)
+        run.is_active = True
+        run.activated_at = timezone.now()
+        run.save(update_fields=["is_active", "activated_at"])
+    transaction.on_commit(lambda: active_run_changed(run.id))
+    logger.info("run %s activated by rollback", run_id)
+    return run
+
+
 def model_run_finish(*, run_id: int) -> ModelRun:
     """Mark a running run succeeded (a failed one stays failed)."""
     ModelRun.objects.filter(id=run_id, status=Status.RUNNING).update(
@@ -306,7 +346,43 @@ def model_run_finish(*, run_id: int) -> ModelRun:
     run = ModelRun.objects.get(id=run_id)
     if run.status != Status.SUCCEEDED:
         raise RunNotRunnable(f"run {run_id} is {run.status}; it cannot succeed")
+    recall_tables_prune(keep=settings.VIDEOREC_KEEP_RECALL_TABLES)
     return run
+
+
+def recall_tables_prune(*, keep: int) -> list[int]:
+    """Delete the recall tables of old runs; returns the ids of the runs pruned.
+
+    Each run publishes a neighbour list per movie and source (about 170,000 rows on
+    MovieLens-100k), so they are kept only for the active run, the newest ``keep``
+    succeeded runs, and runs still training. The artifacts stay: a rollback republishes
+    the tables from them.
+    """
+    succeeded = ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).order_by(
+        "-created_at", "-id"
+    )
+    kept = set(succeeded.values_list("id", flat=True)[:keep])
+    in_progress = [ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]
+    kept |= set(ModelRun.objects.filter(status__in=in_progress).values_list("id", flat=True))
+    # One index probe per run, rather than reading the tables' run ids.
+    published = Exists(ItemNeighbor.objects.filter(run_id=OuterRef("pk"))) | Exists(
+        PopularItem.objects.filter(run_id=OuterRef("pk"))
+    )
+    candidates = set(
+        ModelRun.objects.filter(published).exclude(id__in=kept).values_list("id", flat=True)
+    )
+    if not candidates:
+        return []
+    with transaction.atomic():
+        # The row locks wait for a rollback that may be re-activating one of these runs
+        # (it holds its run's lock while republishing), so its fresh tables survive.
+        locked = ModelRun.objects.select_for_update().filter(id__in=candidates).order_by("id")
+        pruned = [run.id for run in locked if not run.is_active]
+        ItemNeighbor.objects.filter(run_id__in=pruned).delete()
+        PopularItem.objects.filter(run_id__in=pruned).delete()
+    if pruned:
+        logger.info("recall tables of runs %s pruned", ", ".join(map(str, pruned)))
+    return pruned
 
 
 def model_run_execute(

@@ -187,6 +187,9 @@ VIDEOREC_NEIGHBORS_PER_ITEM = env.int("VIDEOREC_NEIGHBORS_PER_ITEM", default=20)
 VIDEOREC_POPULAR_ITEMS = env.int("VIDEOREC_POPULAR_ITEMS", default=100)
 # A new run is not activated if its NDCG@10 is this much below the active run's.
 VIDEOREC_ACTIVATION_MARGIN = env.float("VIDEOREC_ACTIVATION_MARGIN", default=0.01)
+# Recall tables (ItemNeighbor / PopularItem rows) are kept for the active run and this
+# many of the newest succeeded runs; older runs get them back from their artifact on rollback.
+VIDEOREC_KEEP_RECALL_TABLES = env.int("VIDEOREC_KEEP_RECALL_TABLES", default=3)
 VIDEOREC_TRAINING_TIME_LIMIT = env.int("VIDEOREC_TRAINING_TIME_LIMIT", default=30 * 60)
 # Training tasks acknowledge late: a message whose worker dies unacknowledged goes back to
 # the queue. Redis does that after the visibility timeout, which must exceed the longest
