@@ -71,6 +71,11 @@ def periodic_tasks_setup(*, retrain_cron: str | None = None) -> list[PeriodicTas
             defaults={"task": "recommender.reap_stale_runs", "interval": interval},
         )
     return [
-        PeriodicTaskSetup(retrain.name, str(retrain.schedule), retrain_created),
-        PeriodicTaskSetup(reaper.name, str(reaper.schedule), reaper_created),
+        PeriodicTaskSetup(retrain.name, _schedule_text(retrain), retrain_created),
+        PeriodicTaskSetup(reaper.name, _schedule_text(reaper), reaper_created),
     ]
+
+
+def _schedule_text(task: PeriodicTask) -> str:
+    """The schedule as the admin shows it (Celery's own repr spans several lines)."""
+    return str(task.crontab or task.interval or task.solar or task.clocked)

@@ -31,7 +31,10 @@ def test_creates_a_nightly_retrain_and_the_reaper() -> None:
     reaper = PeriodicTask.objects.get(name=REAP_STALE_RUNS)
     assert reaper.task == "recommender.reap_stale_runs"
     assert (reaper.interval.every, reaper.interval.period) == (5, "minutes")
-    assert output.count("(created)") == 2
+    assert output.splitlines() == [
+        f"{NIGHTLY_RETRAIN}: 0 3 * * * (m/h/dM/MY/d) UTC (created)",
+        f"{REAP_STALE_RUNS}: every 5 minutes (created)",
+    ]
     # The names beat sends must be tasks the worker knows.
     celery_app.loader.import_default_modules()
     assert {retrain.task, reaper.task} <= set(celery_app.tasks)
