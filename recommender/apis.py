@@ -20,6 +20,7 @@ from ingestion.models import Movie
 from ingestion.selectors import dataset_counts
 from ingestion.sources import MAX_ID
 from videorec_site.api_schema import ERROR_RESPONSES, NOT_FOUND
+from videorec_site.monitoring import observe_recommendation
 
 from .models import ModelRun
 from .selectors import UnknownSource, active_run, similar_movies
@@ -199,6 +200,7 @@ class RecommendApi(APIView):
         ],
         responses={200: RecommendationsSerializer, **ERROR_RESPONSES, **NOT_FOUND},
     )
+    @observe_recommendation
     def get(self, request: Request, user_id: str) -> Response:
         if not user_id.isascii() or not user_id.isdigit() or not 0 < int(user_id) <= MAX_ID:
             raise NotFound(f"no viewer {user_id!r}: user ids are positive integers")
