@@ -65,6 +65,18 @@ class ModelRunCollector(Collector):
     several hosts) reports the same numbers, and nothing has to update them.
     """
 
+    NAMES = (
+        "videorec_model_runs",
+        "videorec_active_model_run_id",
+        "videorec_active_model_ndcg_at_10",
+    )
+
+    def describe(self) -> Iterator[Metric]:
+        # Without describe(), registering would call collect() and query the database
+        # at import time.
+        for name in self.NAMES:
+            yield GaugeMetricFamily(name, name)
+
     def collect(self) -> Iterator[Metric]:
         from recommender.models import ModelRun
 
@@ -75,16 +87,12 @@ class ModelRunCollector(Collector):
                 .annotate(count=Count("id"))
                 .values_list("status", "count")
             )
-            active = (
-                ModelRun.objects.filter(is_active=True).values_list("id", "metrics").first()
-            )
+            active = ModelRun.objects.filter(is_active=True).values_list("id", "metrics").first()
         except DatabaseError:
             # A scrape while the database is away still serves the process metrics;
             # django-prometheus' error counters show the outage.
             return
-        runs = GaugeMetricFamily(
-            "videorec_model_runs", "Model runs by status.", labels=["status"]
-        )
+        runs = GaugeMetricFamily("videorec_model_runs", "Model runs by status.", labels=["status"])
         for status in ModelRun.Status.values:
             runs.add_metric([status], by_status.get(status, 0))
         yield runs

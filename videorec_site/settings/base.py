@@ -103,9 +103,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://videorec")}
 # django-prometheus' subclasses of the same backends count gets, hits and misses.
 CACHES["default"]["BACKEND"] = {
-    "django.core.cache.backends.redis.RedisCache": (
-        "django_prometheus.cache.backends.redis.NativeRedisCache"
-    ),
+    "django.core.cache.backends.redis.RedisCache": ("videorec_site.cache.RedisCache"),
     "django.core.cache.backends.locmem.LocMemCache": (
         "django_prometheus.cache.backends.locmem.LocMemCache"
     ),
