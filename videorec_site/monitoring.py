@@ -140,6 +140,10 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     With ``PROMETHEUS_MULTIPROC_DIR`` set, prometheus_client aggregates the metrics every
     worker process wrote there, so a scrape sees the whole server, not one random worker.
     """
+    if request.method not in ("GET", "HEAD"):
+        response = JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
+        response["Allow"] = "GET, HEAD"
+        return response
     if not metrics_allowed(request):
         return JsonResponse({"detail": "metrics are not served to this client"}, status=403)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

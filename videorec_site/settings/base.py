@@ -58,6 +58,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "videorec_site.urls"
+CSRF_FAILURE_VIEW = "videorec_site.api_errors.csrf_failure"
 WSGI_APPLICATION = "videorec_site.wsgi.application"
 ASGI_APPLICATION = "videorec_site.asgi.application"
 
