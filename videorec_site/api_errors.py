@@ -29,7 +29,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.ValidationError):
         return response
-    response.data = {"detail": _first_message(response.data), "errors": response.data}
+    # Errors not tied to a field (a filter refusing a NUL byte, …) arrive as a list; the
+    # documented shape of ``errors`` is always an object keyed by field.
+    errors = (
+        response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+    )
+    response.data = {"detail": _first_message(errors), "errors": errors}
     return response
 
 
