@@ -232,7 +232,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
-        # RequestLogMiddleware logs every request, errors included, in one line each.
+        # RequestLogMiddleware logs every request, errors included, in one line each;
+        # Django's own records add only server errors (with their traceback).
         "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
     },
 }
