@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -35,8 +36,12 @@ def free_port() -> int:
 
 
 def database_url() -> str:
-    """The URL of the database this test session really uses (pytest-django's copy)."""
-    db = settings.DATABASES["default"]
+    """The URL of the database this test session really uses (pytest-django's copy).
+
+    Read from the connection: pytest-django renames the test database there, and
+    ``settings.DATABASES`` may still name the original.
+    """
+    db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     user = db.get("USER") or "postgres"
@@ -46,7 +51,7 @@ def database_url() -> str:
 
 
 def uses_postgresql() -> bool:
-    return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    return connection.vendor == "postgresql"
 
 
 def production_env(**overrides: str) -> dict[str, str]:

@@ -76,10 +76,9 @@ def command(name: str) -> list[str]:
 
 
 @pytest.fixture
-def server_database(request, tmp_path: Path) -> str:
+def server_database(transactional_db, tmp_path: Path) -> str:
     """PostgreSQL: the test database (already migrated). SQLite: a new file to migrate."""
     if uses_postgresql():
-        request.getfixturevalue("transactional_db")
         return database_url()
     return f"sqlite:///{tmp_path / 'compose.sqlite3'}"
 
