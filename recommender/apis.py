@@ -102,6 +102,8 @@ class HealthApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    # Probes are not throttled: the throttle's counters live in the cache.
+    throttle_classes: list = []
 
     @extend_schema(
         responses=inline_serializer("Health", fields={"status": serializers.CharField()}),
@@ -116,6 +118,7 @@ class ReadinessApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_classes: list = []
 
     @extend_schema(
         summary="Readiness probe",

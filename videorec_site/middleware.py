@@ -12,6 +12,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +47,13 @@ class RequestBodyLimitMiddleware:
 
 
 class DatabaseUnavailableMiddleware:
-    """503 with ``Retry-After`` when the database cannot be reached, instead of a 500.
+    """503 with ``Retry-After`` when the database or the shared cache cannot be reached.
 
-    Only connection-level failures (``OperationalError``, ``InterfaceError``) qualify;
-    an ``IntegrityError`` is a bug and stays a 500. Django closes a broken connection at
-    the end of the request, so the next request reconnects on its own once the database
-    is back.
+    Only connection-level failures qualify (``OperationalError`` and ``InterfaceError``
+    from the database, redis-py's connection and timeout errors from the cache); an
+    ``IntegrityError`` is a bug and stays a 500. Django closes a broken database
+    connection at the end of the request and redis-py reconnects on its next command, so
+    the service recovers on its own once the store is back.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -60,15 +63,20 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, OperationalError | InterfaceError):
+        if isinstance(exception, OperationalError | InterfaceError):
+            store = "database"
+        elif isinstance(exception, RedisConnectionError | RedisTimeoutError):
+            store = "cache"
+        else:
             return None
         logger.warning(
-            "database unavailable during %s %s: %s: %s",
+            "%s unavailable during %s %s: %s: %s",
+            store,
             request.method,
             request.path,
             type(exception).__name__,
             str(exception).strip().splitlines()[0] if str(exception).strip() else "",
         )
-        response = JsonResponse({"detail": "database unavailable; retry shortly"}, status=503)
+        response = JsonResponse({"detail": f"{store} unavailable; retry shortly"}, status=503)
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         return response

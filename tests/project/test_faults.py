@@ -73,6 +73,23 @@ def test_a_lost_database_answers_503_and_the_next_request_recovers(trained) -> N
     assert recommended(client) == before
 
 
+@pytest.mark.django_db
+def test_an_unreachable_cache_answers_503_and_liveness_stays_up(trained, settings) -> None:
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "videorec_site.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        },
+    }
+    client = APIClient()
+    response = client.get("/recommend/3")
+    assert response.status_code == 503
+    assert response.json() == {"detail": "cache unavailable; retry shortly"}
+    assert response["Retry-After"] == "5"
+    assert client.get("/healthz").status_code == 200
+
+
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_postgresql_cut_under_gunicorn_then_restored(trained, tmp_path: Path) -> None:
