@@ -44,5 +44,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
 # gunicorn reads WEB_CONCURRENCY for its worker count. No access log: the application
-# writes one JSON line per request itself.
-CMD ["gunicorn", "videorec_site.wsgi", "--bind", "0.0.0.0:8000", "--timeout", "60"]
+# writes one JSON line per request itself; gunicorn's own records are JSON as well.
+CMD ["gunicorn", "videorec_site.wsgi", "--bind", "0.0.0.0:8000", "--timeout", "60", \
+     "--log-config-json", "docker/gunicorn-logging.json"]

@@ -6,9 +6,13 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
@@ -48,9 +52,28 @@ def token(django_user_model) -> str:
     return Token.objects.create(user=user).key
 
 
+@pytest.fixture
+def wsgi_application() -> Iterator[WSGIHandler]:
+    """The project's WSGI application, inside the test's transaction.
+
+    A WSGI request closes "old" database connections when it starts and ends; inside the
+    test's transaction autocommit is off, so the connection would be dropped. Django's
+    test client disconnects that handler in the same way.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield application
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(trained, token: str) -> None:
-    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    trained, token: str, wsgi_application: WSGIHandler
+) -> None:
+    schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", wsgi_application)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 9
     started, calls = time.monotonic(), []
