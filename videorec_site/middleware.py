@@ -46,7 +46,7 @@ class RequestBodyLimitMiddleware:
         return self.get_response(request)
 
 
-class DatabaseUnavailableMiddleware:
+class StoreUnavailableMiddleware:
     """503 with ``Retry-After`` when the database or the shared cache cannot be reached.
 
     Only connection-level failures qualify (``OperationalError`` and ``InterfaceError``

@@ -47,7 +47,7 @@ MIDDLEWARE = [
     "videorec_site.monitoring.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "videorec_site.middleware.RequestBodyLimitMiddleware",
-    "videorec_site.middleware.DatabaseUnavailableMiddleware",
+    "videorec_site.middleware.StoreUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -102,9 +102,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", defa
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://videorec")}
-# django-prometheus' subclasses of the same backends count gets, hits and misses.
+# Subclasses of the same backends that count gets, hits and misses (django-prometheus).
 CACHES["default"]["BACKEND"] = {
-    "django.core.cache.backends.redis.RedisCache": ("videorec_site.cache.RedisCache"),
+    "django.core.cache.backends.redis.RedisCache": "videorec_site.cache.RedisCache",
     "django.core.cache.backends.locmem.LocMemCache": (
         "django_prometheus.cache.backends.locmem.LocMemCache"
     ),
