@@ -34,7 +34,7 @@ run: migrate  ## set up (data, admin login) and serve on http://$(HOST):$(PORT)
 serve: migrate  ## production-like: gunicorn with production settings
 	DJANGO_SETTINGS_MODULE=videorec_site.settings.production $(PY) manage.py collectstatic --noinput -v0
 	DJANGO_SETTINGS_MODULE=videorec_site.settings.production $(VENV)/bin/gunicorn videorec_site.wsgi \
-		--bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
+		--bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY)
 
 # The queue the tasks are sent to (settings: CELERY_TASK_DEFAULT_QUEUE).
 QUEUE ?= $(or $(CELERY_TASK_DEFAULT_QUEUE),videorec)

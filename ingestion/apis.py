@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from videorec_site.api_schema import ERROR_RESPONSES, NOT_FOUND
+from videorec_site.api_schema import BODY_ERRORS, ERROR_RESPONSES, NOT_FOUND, ErrorSerializer
 
 from .models import MAX_SCORE, MIN_SCORE, Movie, Rating, Viewer
 from .services import UnknownMovie, rating_upsert
@@ -54,6 +54,7 @@ class RatingCreateApi(APIView):
             200: RatingSerializer,
             **ERROR_RESPONSES,
             401: OpenApiResponse(description="Authentication required (token or session)."),
+            **BODY_ERRORS,
         },
     )
     def post(self, request: Request) -> Response:
@@ -99,7 +100,12 @@ class MovieFilter(filters.FilterSet):
 
 @extend_schema_view(
     list=extend_schema(
-        summary="Browse movies", responses={200: MovieSerializer, **ERROR_RESPONSES}
+        summary="Browse movies",
+        responses={
+            200: MovieSerializer,
+            **ERROR_RESPONSES,
+            404: OpenApiResponse(ErrorSerializer, description="No such page."),
+        },
     ),
     retrieve=extend_schema(summary="One movie", responses={200: MovieSerializer, **NOT_FOUND}),
 )

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf, defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -28,7 +29,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.ValidationError):
         return response
-    response.data = {"detail": _first_message(response.data), "errors": response.data}
+    # Errors not tied to a field (a filter refusing a NUL byte, …) arrive as a list; the
+    # documented shape of ``errors`` is always an object keyed by field.
+    errors = (
+        response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+    )
+    response.data = {"detail": _first_message(errors), "errors": errors}
     return response
 
 
@@ -40,3 +46,46 @@ def _first_message(errors: Any, field: str = "") -> str:
     if isinstance(errors, list) and errors:
         return _first_message(errors[0], field)
     return f"{field}: {errors}" if field else str(errors)
+
+
+# --- Django's error views (handler400/403/404/500 in the root URLconf) ---------------------
+# Outside DRF (unknown URLs, a view that crashed past DRF, the admin) Django renders these.
+# The admin keeps Django's HTML pages; everything else answers in the API's JSON shape, and
+# never with a traceback or a setting: the 500 says nothing about what failed.
+
+
+def _is_admin(request: HttpRequest) -> bool:
+    return request.path.startswith("/admin/")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_admin(request):
+        return defaults.bad_request(request, exception)
+    return JsonResponse({"detail": "bad request"}, status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_admin(request):
+        return defaults.permission_denied(request, exception)
+    return JsonResponse(
+        {"detail": "You do not have permission to perform this action."}, status=403
+    )
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_admin(request):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse({"detail": f"no such resource: {request.path}"}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_admin(request):
+        return defaults.server_error(request)
+    return JsonResponse({"detail": "internal server error; it has been logged"}, status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: a form post or plain view without a valid CSRF token."""
+    if _is_admin(request):
+        return csrf.csrf_failure(request, reason)
+    return JsonResponse({"detail": f"CSRF Failed: {reason}"}, status=403)

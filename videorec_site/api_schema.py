@@ -19,3 +19,8 @@ ERROR_RESPONSES = {
     400: OpenApiResponse(ErrorSerializer, description="Invalid input; `detail` says which."),
 }
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such resource.")}
+#: What any endpoint with a request body may answer besides its own codes.
+BODY_ERRORS = {
+    413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
+    415: OpenApiResponse(ErrorSerializer, description="Unsupported content type; send JSON."),
+}

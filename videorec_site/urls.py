@@ -14,6 +14,7 @@ from recommender.apis import (
     ServiceInfoApi,
     SimilarMoviesApi,
 )
+from videorec_site.monitoring import metrics_view
 
 router = SimpleRouter()
 router.register("api/movies", MovieViewSet, basename="movie")
@@ -22,6 +23,7 @@ urlpatterns = [
     path("", ServiceInfoApi.as_view(), name="service-info"),
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("readyz", ReadinessApi.as_view(), name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("recommend/<str:user_id>", RecommendApi.as_view(), name="recommend"),
     path("api/recommend/<str:user_id>", RecommendApi.as_view(), name="api-recommend"),
     path("api/ratings/", RatingCreateApi.as_view(), name="rating-create"),
@@ -35,3 +37,9 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     *router.urls,
 ]
+
+# Errors outside DRF answer in the API's JSON shape too (the admin keeps its HTML pages).
+handler400 = "videorec_site.api_errors.bad_request"
+handler403 = "videorec_site.api_errors.permission_denied"
+handler404 = "videorec_site.api_errors.page_not_found"
+handler500 = "videorec_site.api_errors.server_error"

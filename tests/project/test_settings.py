@@ -60,9 +60,10 @@ def settings_of(settings_module: str, **env: str) -> dict:
 def test_embedded_defaults_need_no_services() -> None:
     seen = settings_of("videorec_site.settings.local")
 
-    assert seen["engine"] == "django.db.backends.sqlite3"
+    # django-prometheus' instrumented subclasses of Django's own backends.
+    assert seen["engine"] == "django_prometheus.db.backends.sqlite3"
     assert seen["name"] == str(REPO / "db.sqlite3")
-    assert seen["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert seen["cache"] == "django_prometheus.cache.backends.locmem.LocMemCache"
     assert seen["eager"] is True
     assert seen["debug"] is True
 
@@ -76,11 +77,11 @@ def test_services_come_from_the_environment() -> None:
         DJANGO_DEBUG="false",
     )
 
-    assert seen["engine"] == "django.db.backends.postgresql"
+    assert seen["engine"] == "django_prometheus.db.backends.postgresql"
     assert (seen["host"], seen["name"]) == ("db.internal", "videorec")
     assert seen["broker"] == "redis://broker.internal:6379/0"
     assert seen["eager"] is False
-    assert seen["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert seen["cache"] == "videorec_site.cache.RedisCache"
     assert seen["cache_location"] == "redis://cache.internal:6379/1"
     assert seen["debug"] is False
 
@@ -132,7 +133,8 @@ def test_production_reads_its_secrets() -> None:
         DJANGO_DEBUG="true",  # production ignores it
     )
     assert seen["secret"] == "s" * 50
-    assert seen["hosts"] == ["videorec.example.com", "localhost"]
+    # Loopback names are added for the container health check and a local scraper.
+    assert seen["hosts"] == ["videorec.example.com", "localhost", "127.0.0.1", "localhost", "[::1]"]
     assert seen["debug"] is False
 
 
@@ -143,8 +145,8 @@ def test_this_run_uses_the_configured_services(settings) -> None:
     broker = os.environ.get("CELERY_BROKER_URL", "")
     assert celery_app.conf.task_always_eager is (not broker)
     expected_engine = (
-        "django.db.backends.postgresql"
+        "django_prometheus.db.backends.postgresql"
         if os.environ.get("DATABASE_URL", "").startswith("postgres")
-        else "django.db.backends.sqlite3"
+        else "django_prometheus.db.backends.sqlite3"
     )
     assert settings.DATABASES["default"]["ENGINE"] == expected_engine

@@ -37,21 +37,29 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_results",
     "django_celery_beat",
+    "django_prometheus",
     "ingestion",
     "recommender",
 ]
 
 MIDDLEWARE = [
+    # First and last: request counts and latencies by view, method and status.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "videorec_site.monitoring.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "videorec_site.middleware.RequestBodyLimitMiddleware",
+    "videorec_site.middleware.StoreUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "videorec_site.urls"
+CSRF_FAILURE_VIEW = "videorec_site.api_errors.csrf_failure"
 WSGI_APPLICATION = "videorec_site.wsgi.application"
 ASGI_APPLICATION = "videorec_site.asgi.application"
 
@@ -83,6 +91,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+# The same backends wrapped by django-prometheus: query, error and connection counters.
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "django_prometheus.db.backends.", 1
+)
+# Longest request body read into memory; larger ones get 413 before any parsing. A rating
+# is a hundred bytes; admin forms stay far below this.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -96,6 +111,13 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": env.int("VIDEOREC_PROCESS_CACHE_ENTRIES", default=20_000)},
     },
 }
+# Subclasses of the same backends that count gets, hits and misses (django-prometheus).
+CACHES["default"]["BACKEND"] = {
+    "django.core.cache.backends.redis.RedisCache": "videorec_site.cache.RedisCache",
+    "django.core.cache.backends.locmem.LocMemCache": (
+        "django_prometheus.cache.backends.locmem.LocMemCache"
+    ),
+}.get(CACHES["default"]["BACKEND"], CACHES["default"]["BACKEND"])
 
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -209,15 +231,36 @@ VIDEOREC_TRAINING_THREADS = env.int("VIDEOREC_TRAINING_THREADS", default=2)
 # Serving keeps each answer this long, keyed by the viewer's history (0 turns it off).
 VIDEOREC_RESULT_CACHE_SECONDS = env.int("VIDEOREC_RESULT_CACHE_SECONDS", default=600)
 
+# /metrics: who may read it (see videorec_site.monitoring.metrics_allowed).
+VIDEOREC_METRICS_ALLOWED_NETWORKS = env.list(
+    "VIDEOREC_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)
+VIDEOREC_METRICS_TOKEN = env("VIDEOREC_METRICS_TOKEN", default="")
+
+# LOG_FORMAT=json: one JSON object per line (production's default), for log collectors.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env("LOG_FORMAT", default="plain"),
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # RequestLogMiddleware logs every request, errors included, in one line each;
+        # Django's own records add only server errors (with their traceback).
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
     },
 }

@@ -1,0 +1,221 @@
+"""Security: deployment checks, authentication of every write, staff-only pages, CSRF,
+throttling, secrets from the environment, and error responses that reveal nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import get_resolver
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import IsAdminUser
+from rest_framework.test import APIClient
+from servers import REPO
+
+from ingestion.models import Rating
+
+UNSAFE = ("post", "put", "patch", "delete")
+#: Plain Django views outside the OpenAPI schema.
+NON_API_PATHS = ("/metrics",)
+
+
+def production_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "THROTTLE_", "VIDEOREC_METRICS"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="videorec_site.settings.production",
+        DJANGO_READ_DOT_ENV_FILE="false",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="videorec.example.com",
+        **extra,
+    )
+    return env
+
+
+def test_deployment_checks_report_no_issues() -> None:
+    result = subprocess.run(
+        [
+            sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING",
+            "--settings", "videorec_site.settings.production",
+        ],
+        cwd=REPO, env=production_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_production_throttles_by_default_and_takes_its_rates_from_the_environment() -> None:
+    probe = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "rf = settings.REST_FRAMEWORK; print(json.dumps([rf['DEFAULT_THROTTLE_CLASSES'], "
+        "rf['DEFAULT_THROTTLE_RATES'], settings.DEBUG]))"
+    )
+
+    def read(**extra: str) -> list:
+        result = subprocess.run(
+            [sys.executable, "-c", probe], cwd=REPO, env=production_env(**extra),
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return json.loads(result.stdout)
+
+    classes, rates, debug = read()
+    assert classes == [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ]
+    assert rates == {"anon": "3000/minute", "user": "30000/minute"}
+    assert debug is False
+    assert read(THROTTLE_ANON_RATE="10/second", THROTTLE_USER_RATE="99/minute")[1] == {
+        "anon": "10/second",
+        "user": "99/minute",
+    }
+
+
+# --- Authentication and authorisation ------------------------------------------------------
+
+
+def api_paths(client: Client) -> dict[str, set[str]]:
+    """Every path of the live OpenAPI schema (ids filled in) with its documented methods."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    return {
+        re.sub(r"\{[^}]+\}", "1", path): set(methods) for path, methods in schema["paths"].items()
+    }
+
+
+@pytest.mark.django_db
+def test_every_unsafe_method_needs_authentication(tiny_dir) -> None:
+    from django.core.management import call_command
+
+    call_command("loadml100k", "--path", str(tiny_dir), stdout=None)
+    anonymous = APIClient()
+    paths = api_paths(anonymous)
+    assert "/api/ratings/" in paths and "post" in paths["/api/ratings/"]
+    before = Rating.objects.count()
+    checked = 0
+    for path in [*paths, *NON_API_PATHS]:
+        for method in UNSAFE:
+            body = {"user_id": 1, "item_id": 1, "rating": 5}
+            response = getattr(anonymous, method)(path, body, format="json")
+            documented = method in paths.get(path, ())
+            expected = {401} if documented else {401, 403, 405}
+            assert response.status_code in expected, (method, path, response.status_code)
+            assert response["Content-Type"].startswith("application/json"), (method, path)
+            checked += documented
+    assert checked >= 1
+    assert Rating.objects.count() == before
+
+
+@pytest.mark.django_db
+def test_staff_only_pages_and_actions_refuse_other_users(django_user_model) -> None:
+    member = django_user_model.objects.create_user("member", password="pw")
+    client = Client()
+    client.force_login(member)
+    for page in ("/admin/", "/admin/recommender/modelrun/", "/admin/ingestion/rating/"):
+        response = client.get(page)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], page
+    # Every API view restricted to staff refuses an authenticated non-staff token.
+    token = Token.objects.create(user=member).key
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    paths = api_paths(api)
+    for path in paths:
+        match = get_resolver().resolve(path)
+        view = getattr(match.func, "view_class", None) or getattr(match.func, "cls", None)
+        if view and IsAdminUser in getattr(view, "permission_classes", ()):
+            for method in paths[path]:
+                response = getattr(api, method)(path, {}, format="json")
+                assert response.status_code == 403, (method, path)
+
+
+@pytest.mark.django_db
+def test_session_writes_need_the_csrf_token_and_token_writes_do_not(
+    django_user_model, tiny_dir
+) -> None:
+    from django.core.management import call_command
+
+    call_command("loadml100k", "--path", str(tiny_dir), stdout=None)
+    user = django_user_model.objects.create_user("writer", password="pw")
+    rating = {"user_id": 1, "item_id": 3, "rating": 4}
+
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(user)
+    refused = browser.post("/api/ratings/", rating, format="json")
+    assert refused.status_code == 403
+    assert refused.json()["detail"].startswith("CSRF Failed")
+    assert not Rating.objects.filter(viewer_id=1, movie_id=3).exists()
+
+    browser.get("/admin/login/")  # sets the csrftoken cookie, as any page with a form does
+    token = browser.cookies["csrftoken"].value
+    accepted = browser.post("/api/ratings/", rating, format="json", HTTP_X_CSRFTOKEN=token)
+    assert accepted.status_code == 201
+
+    app = APIClient(enforce_csrf_checks=True)
+    app.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    assert app.post("/api/ratings/", {**rating, "rating": 2}, format="json").status_code == 200
+    assert Rating.objects.get(viewer_id=1, movie_id=3).score == 2
+
+
+@pytest.mark.django_db
+def test_a_plain_form_post_without_csrf_token_is_refused_in_json() -> None:
+    response = Client(enforce_csrf_checks=True).post("/metrics", {"a": "b"})
+    assert response.status_code == 403
+    assert response.json()["detail"].startswith("CSRF Failed")
+
+
+# --- Error responses with DEBUG off ---------------------------------------------------------
+
+
+@pytest.fixture
+def failing_urls(settings):
+    settings.ROOT_URLCONF = "error_urls"
+    settings.DEBUG = False
+    return settings
+
+
+def assert_reveals_nothing(response) -> None:
+    text = response.content.decode()
+    assert response["Content-Type"] == "application/json"
+    assert "Traceback" not in text
+    assert "failing view's secret" not in text
+    assert settings.SECRET_KEY not in text
+    assert "DATABASES" not in text and "settings" not in text.lower()
+    assert set(json.loads(text)) == {"detail"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/failing/", "/failing-plain/"])
+def test_a_crashing_view_answers_a_clean_500(failing_urls, path: str) -> None:
+    response = Client(raise_request_exception=False).get(path)
+    assert response.status_code == 500
+    assert_reveals_nothing(response)
+    assert response.json()["detail"] == "internal server error; it has been logged"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status"),
+    [
+        ("get", "/no/such/page", {}, 404),
+        ("get", "/api/no-such-endpoint/", {}, 404),
+        ("get", "/api/movies/999999/", {}, 404),
+        ("delete", "/healthz", {}, 405),
+        ("put", "/metrics", {}, 405),
+        ("get", "/", {"HTTP_HOST": "attacker.example.com"}, 400),
+    ],
+)
+def test_error_responses_are_json_without_details(
+    failing_urls, method: str, path: str, headers: dict, status: int
+) -> None:
+    response = getattr(Client(raise_request_exception=False), method)(path, **headers)
+    assert response.status_code == status
+    assert_reveals_nothing(response)
