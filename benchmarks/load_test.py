@@ -9,7 +9,9 @@ recommendation (history query → candidates → features → LightGBM → title
 Usage::
 
     .venv/bin/python benchmarks/load_test.py [--database-url sqlite:///db.sqlite3] \
-        [--connections 32] [--seconds 20] [--write]
+        [--cache-url redis://127.0.0.1:6379/3] [--connections 32] [--seconds 20] [--write]
+
+Each cache configuration gets its own server: local memory always, ``--cache-url`` too.
 
 The default database is the project's ``db.sqlite3`` as ``make run`` leaves it.
 """
@@ -43,8 +45,7 @@ end
 
 IN_PROCESS = """
 import random, statistics, time
-import django
-django.setup()
+import videorec_site.wsgi  # set up as a web worker is: single-threaded BLAS and OpenMP
 from ingestion.models import Viewer
 from recommender.services.serving import active_model, recommendations_for_viewers
 assert active_model() is not None, "no active model run: train first"
@@ -85,47 +86,11 @@ def wrk(url: str, connections: int, seconds: int, script: Path | None) -> dict[s
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=f"sqlite:///{REPO / 'db.sqlite3'}")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument(
-        "--cache-url",
-        help="CACHE_URL of the server, e.g. redis://127.0.0.1:6379/3 (default: local memory)",
-    )
-    parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed: apt-get install wrk")
-
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "videorec_site.settings.production",
-        "DJANGO_READ_DOT_ENV_FILE": "false",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": args.database_url,
-        "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(REPO / "media")),
-        # The load generator is one client: throttling would measure itself (and DRF's
-        # throttle keeps every request time of the window in the cache).
-        "THROTTLE_ANON_RATE": "",
-        "THROTTLE_USER_RATE": "",
-    }
-    if args.cache_url:
-        env["CACHE_URL"] = args.cache_url
-    users_s, p50_ms, p99_ms = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS], env={**env, "VIDEOREC_RESULT_CACHE_SECONDS": "0"},
-        cwd=REPO, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    users = int(users_s)
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env=env, cwd=REPO,
-        check=True,
-    )  # fmt: skip
+def serve_and_measure(
+    env: dict[str, str], args: argparse.Namespace, users: int, cache_url: str | None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Start gunicorn with ``cache_url`` (None: local memory), warm it, run wrk on both."""
+    env = {**env, **({"CACHE_URL": cache_url} if cache_url else {})}
     base = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(
         [
@@ -150,7 +115,7 @@ def main() -> None:
                 time.sleep(0.2)
         # Warm up: every worker loads the model, every viewer's answer is computed once
         # (twice over with a per-process cache, so that most workers hold most answers).
-        rounds = 1 if args.cache_url else args.workers
+        rounds = 1 if cache_url else args.workers
         with ThreadPoolExecutor(max_workers=2 * args.workers) as pool:
             list(
                 pool.map(
@@ -168,35 +133,89 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+    return recommend, healthz
 
-    ratio = recommend["rps"] / healthz["rps"]
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=f"sqlite:///{REPO / 'db.sqlite3'}")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--cache-url",
+        help="also measure with this CACHE_URL, e.g. redis://127.0.0.1:6379/3 "
+        "(local memory is always measured)",
+    )
+    parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "videorec_site.settings.production",
+        "DJANGO_READ_DOT_ENV_FILE": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": args.database_url,
+        "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(REPO / "media")),
+        # The load generator is one client: throttling would measure itself (and DRF's
+        # throttle keeps every request time of the window in the cache).
+        "THROTTLE_ANON_RATE": "",
+        "THROTTLE_USER_RATE": "",
+    }
+    env.pop("CACHE_URL", None)
+    users_s, p50_ms, p99_ms = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS], env={**env, "VIDEOREC_RESULT_CACHE_SECONDS": "0"},
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    users = int(users_s)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env=env, cwd=REPO,
+        check=True,
+    )  # fmt: skip
+    caches = [None, *([args.cache_url] if args.cache_url else [])]
+    results = {cache: serve_and_measure(env, args, users, cache) for cache in caches}
+
+    def cache_name(cache_url: str | None) -> str:
+        return (cache_url or "locmem").split(":")[0]
+
+    rows, ratios = [], []
+    for cache_url, (recommend, healthz) in results.items():
+        name = cache_name(cache_url)
+        for endpoint, r in (
+            (f"`/recommend/<1…{users}>?topk=10`", recommend),
+            ("`/healthz` (reference)", healthz),
+        ):
+            rows.append(
+                f"| {name} | {endpoint} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} "
+                f"| {r['requests']:,} | {r['errors']} | {r['socket_errors']} |"
+            )
+        ratios.append(f"**{recommend['rps'] / healthz['rps']:.2f}×** with {name}")
     section = "\n".join(
         [
             f"Machine: {machine_description()}. gunicorn with production settings, "
             f"{args.workers} workers, on 127.0.0.1; wrk with 2 threads, {args.connections} "
             f"connections, {args.seconds} s per endpoint; database "
-            f"`{args.database_url.split(':')[0]}`, cache "
-            f"`{(args.cache_url or 'locmem').split(':')[0]}`; every viewer's answer computed "
-            "once before measuring (answers are cached by viewer history); throttling off.",
+            f"`{args.database_url.split(':')[0]}`; one server per cache configuration, "
+            "each viewer's answer computed before measuring (answers are cached by model and "
+            "viewer history version); throttling off.",
             "",
-            "| Endpoint | Requests/s | p50 (ms) | p99 (ms) | Requests | Non-2xx | Socket errors |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
-            *(
-                f"| {name} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['requests']:,} "
-                f"| {r['errors']} | {r['socket_errors']} |"
-                for name, r in (
-                    (f"`/recommend/<1…{users}>?topk=10`", recommend),
-                    ("`/healthz` (reference)", healthz),
-                )
-            ),
+            "| Cache | Endpoint | Requests/s | p50 (ms) | p99 (ms) | Requests | Non-2xx "
+            "| Socket errors |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+            *rows,
             "",
-            f"`/recommend` throughput is **{ratio:.2f}×** that of `/healthz` on the same server.",
+            f"`/recommend` throughput against `/healthz` on the same server: {', '.join(ratios)}.",
             f"In-process, uncached, one viewer (history query → candidates → features → "
             f"LightGBM → titles), 300 viewers: p50 **{float(p50_ms):.1f} ms**, p99 "
             f"**{float(p99_ms):.1f} ms**.",
             "",
-            "Command: `.venv/bin/python benchmarks/load_test.py --write` (after `make run` has "
-            "loaded and trained).",
+            "Command: `.venv/bin/python benchmarks/load_test.py --cache-url "
+            "redis://127.0.0.1:6379/3 --write` (after `make run` has loaded and trained).",
         ]
     )
     print(section)

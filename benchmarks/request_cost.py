@@ -1,0 +1,91 @@
+"""CPU cost of one request through the whole WSGI stack, in-process: cached ``/recommend``
+against ``/healthz``.
+
+No server and no network: each request is a direct call of the WSGI application with
+production settings, over a database that has an active model run (``make run`` leaves
+one). Every viewer's answer is computed once first, so ``/recommend`` measures the cache
+hit path (history version lookup, answer from process memory, JSON rendering).
+
+Usage::
+
+    .venv/bin/python benchmarks/request_cost.py [--database-url sqlite:///db.sqlite3] \\
+        [--requests 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import secrets
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=f"sqlite:///{REPO / 'db.sqlite3'}")
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "videorec_site.settings.production",
+            "DJANGO_READ_DOT_ENV_FILE": "false",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DATABASE_URL": args.database_url,
+            "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(REPO / "media")),
+            "THROTTLE_ANON_RATE": "",
+            "THROTTLE_USER_RATE": "",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    sys.path.insert(0, str(REPO))
+    from django.apps import apps
+
+    from videorec_site.wsgi import application  # sets Django up, as gunicorn does
+
+    viewer_model = apps.get_model("ingestion", "Viewer")
+
+    def call(path: str) -> None:
+        route, _, query = path.partition("?")
+        environ = {
+            "REQUEST_METHOD": "GET", "PATH_INFO": route, "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
+            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr,
+        }  # fmt: skip
+        statuses = []
+        b"".join(application(environ, lambda status, headers: statuses.append(status)))
+        assert statuses[0].startswith("200"), (path, statuses[0])
+
+    users = viewer_model.objects.count()
+    for user in range(1, users + 1):
+        call(f"/recommend/{user}?topk=10")
+    paths = {
+        "healthz": ["/healthz"] * args.requests,
+        "recommend": [f"/recommend/{i * 7919 % users + 1}?topk=10" for i in range(args.requests)],
+    }
+    per_request: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(args.repeat):  # interleaved, so both see the same machine load
+        for name, batch in paths.items():
+            started = time.perf_counter()
+            for path in batch:
+                call(path)
+            per_request[name].append((time.perf_counter() - started) / len(batch) * 1000)
+    healthz = statistics.median(per_request["healthz"])
+    recommend = statistics.median(per_request["recommend"])
+    print(
+        f"Median of {args.repeat} rounds of {args.requests:,} requests: cached "
+        f"/recommend {recommend:.3f} ms, /healthz {healthz:.3f} ms per request "
+        f"({recommend / healthz:.2f}× the cost)."
+    )
+
+
+if __name__ == "__main__":
+    main()
