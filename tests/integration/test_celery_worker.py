@@ -22,6 +22,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 from django_celery_results.models import TaskResult
+from servers import database_url
 
 from recommender.models import ModelRun
 from recommender.services import training
@@ -41,17 +42,6 @@ needs_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="needs PostgreSQL (DATABASE_URL): holds a table lock to stop a stage midway",
 )
-
-
-def database_url() -> str:
-    """The URL of the database this test session really uses (pytest-django's copy)."""
-    db = django_settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or "postgres"
-    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
 Worker = Callable[[], subprocess.Popen]
