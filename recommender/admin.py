@@ -23,6 +23,7 @@ from ingestion.selectors import viewer_recent_ratings
 from . import admin_views, charts
 from . import selectors as run_selectors
 from .models import ItemNeighbor, ModelRun, PopularItem
+from .permissions import can_operate_model_runs
 from .services.serving import recommendations_for_viewers
 from .services.training import TrainingError, model_run_rollback, retrain_request
 
@@ -85,7 +86,7 @@ class ModelRunAdmin(admin.ModelAdmin):
 
     def has_operate_permission(self, request: HttpRequest) -> bool:
         """Retraining and switching the serving model: for users who may change runs."""
-        return request.user.has_perm("recommender.change_modelrun")
+        return can_operate_model_runs(request.user)
 
     def get_fieldsets(self, request: HttpRequest, obj: ModelRun | None = None):  # type: ignore[no-untyped-def]
         if obj is not None and not obj.error:

@@ -22,6 +22,7 @@ from videorec_site import celery_app
 from . import charts
 from . import selectors as run_selectors
 from .models import ModelRun
+from .permissions import can_operate_model_runs
 
 #: Seconds between reloads of a page that follows a run in progress.
 REFRESH_SECONDS = 5
@@ -233,6 +234,6 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         ],
         "refresh_seconds": REFRESH_SECONDS if in_progress else None,
         "workers": run_selectors.celery_workers(),
-        "can_operate": request.user.has_perm("recommender.change_modelrun"),
+        "can_operate": can_operate_model_runs(request.user),
     }
     return TemplateResponse(request, "admin/videorec/dashboard.html", context)

@@ -16,7 +16,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +30,7 @@ from videorec_site.monitoring import observe_recommendation
 from videorec_site.query_params import QueryParameters
 
 from .models import ModelRun
+from .permissions import ModelRunPermission
 from .selectors import UnknownSource, active_run, model_runs, similar_movies
 from .services.serving import MAX_TOPK, UnknownGenre, active_model, recommendations_for_viewers
 from .services.training import retrain_request
@@ -350,7 +351,7 @@ class ModelRunSerializer(serializers.ModelSerializer):
 class ModelRunListCreateApi(APIView):
     """Staff: list the retrains, or start one on the Celery worker."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [ModelRunPermission]
 
     class RetrainInputSerializer(serializers.Serializer):
         activate = serializers.BooleanField(
@@ -445,7 +446,7 @@ class ModelRunListCreateApi(APIView):
 class ModelRunDetailApi(APIView):
     """Staff: one retrain, to watch its status, stage and metrics."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [ModelRunPermission]
 
     @extend_schema(
         operation_id="model_runs_retrieve",

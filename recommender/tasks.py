@@ -55,7 +55,7 @@ def evaluate_run(run_id: int) -> int:
 
 @shared_task(name="recommender.activate_run")
 def activate_run(run_id: int, force: bool = False) -> int:
-    return _run_stage(training.model_run_activate, run_id, force=force, in_pipeline=True)
+    return _run_stage(training.model_run_activate, run_id, force=force)
 
 
 @shared_task(name="recommender.finish_run")

@@ -33,7 +33,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from ingestion import selectors as data_selectors
 from ingestion.bulk import upsert_frame
-from recommender.engine.artifacts import load_pipeline, save_pipeline
+from recommender.engine.artifacts import ArtifactError, load_pipeline, save_pipeline
 from recommender.engine.data import InteractionData
 from recommender.engine.evaluation import evaluate_holdout
 from recommender.engine.pipeline import PipelineConfig, RecommenderPipeline
@@ -248,26 +248,73 @@ def model_run_evaluate(*, run_id: int) -> None:
         run.save(update_fields=["metrics"])
 
 
-def model_run_activate(*, run_id: int, force: bool = False, in_pipeline: bool = False) -> bool:
-    """Make the run the one that serves, unless it is worse than the active run.
+def model_run_activate(*, run_id: int, force: bool = False) -> bool:
+    """The activation stage of a retrain: serve the run unless it is worse than the active one.
 
     "Worse" means its NDCG@10 is below the active run's by more than
-    ``VIDEOREC_ACTIVATION_MARGIN``; ``force`` skips that check. Concurrent activations
-    are serialised (an advisory lock, then row locks on the runs involved), so there is
-    never more than one active; the partial unique index is the last line of defence.
-
-    ``in_pipeline``: the activation stage of a retrain in flight (the chain and
-    ``model_run_execute``), refused for any other run, so that a stage delivered again
-    after its run finished or failed can never activate it. Otherwise the run must have
-    succeeded (going back to an earlier run).
+    ``VIDEOREC_ACTIVATION_MARGIN``; ``force`` skips that check. Only a run in flight is
+    activated this way, so a stage delivered again after its run finished or failed can
+    never activate it; going back to an earlier run is :func:`model_run_rollback`.
     """
-    if in_pipeline:
-        with _stage(run_id, Stage.ACTIVATION):
-            return _activate(run_id, force=force, required=Status.RUNNING)
-    return _activate(run_id, force=force, required=Status.SUCCEEDED)
+    with _stage(run_id, Stage.ACTIVATION):
+        return _activate(run_id, force=force, required=Status.RUNNING)
 
 
-def _activate(run_id: int, *, force: bool, required: str) -> bool:
+def model_run_rollback(*, run_id: int) -> ModelRun:
+    """Make an earlier succeeded run the one that serves, whatever its metrics.
+
+    The operator's rollback: not a stage of a retrain, so the run's status and stage stay
+    as they are, and there is no quality gate. Refused with a :class:`TrainingError`
+    saying why for a run that did not succeed or whose artifact does not load (so the
+    database never names an active run that no process can serve). Recall tables pruned
+    since the run was trained are republished from its artifact.
+    """
+    run = ModelRun.objects.filter(id=run_id).first()
+    if run is None:
+        raise TrainingError(f"there is no model run {run_id}")
+    if run.status != Status.SUCCEEDED:
+        reason = {
+            Status.FAILED: "it failed",
+            Status.QUEUED: "it has not started training yet",
+            Status.RUNNING: "it is still training",
+        }[run.status]
+        raise TrainingError(
+            f"run {run_id} cannot be activated: {reason}; only succeeded runs can serve"
+        )
+    if run.is_active:
+        return run
+    if not run.artifact:
+        raise TrainingError(f"run {run_id} cannot be activated: it has no model artifact")
+    try:
+        pipeline = _load_artifact(run, require_ranker=True)
+    except (ArtifactError, OSError, ValueError) as exc:
+        raise TrainingError(
+            f"run {run_id} cannot be activated: its artifact does not load ({exc})"
+        ) from exc
+
+    def republish_pruned_tables(locked: ModelRun) -> None:
+        # Under the run's row lock, which pruning waits for: the tables cannot vanish
+        # between this check and the switch.
+        if not PopularItem.objects.filter(run_id=run_id).exists():
+            _publish_tables(locked, pipeline)
+            logger.info("run %s: recall tables republished from its artifact", run_id)
+
+    _activate(run_id, force=True, required=Status.SUCCEEDED, before_switch=republish_pruned_tables)
+    logger.info("run %s activated by rollback", run_id)
+    return ModelRun.objects.get(id=run_id)
+
+
+def _activate(
+    run_id: int,
+    *,
+    force: bool,
+    required: str,
+    before_switch: Callable[[ModelRun], None] | None = None,
+) -> bool:
+    """Switch the active run; concurrent switches are serialised, so one run is active.
+
+    The partial unique index is the last line of defence.
+    """
     with transaction.atomic():
         # Row locks alone do not serialise two activations while no run is active (each
         # would lock only its own row), hence a lock of its own first.
@@ -290,52 +337,14 @@ def _activate(run_id: int, *, force: bool, required: str) -> bool:
                 current.headline(GATE_METRIC) or 0.0,
             )
             return False
+        if before_switch is not None:
+            before_switch(run)
         ModelRun.objects.filter(is_active=True).exclude(id=run.id).update(is_active=False)
         run.is_active = True
         run.activated_at = timezone.now()
         run.save(update_fields=["is_active", "activated_at"])
     transaction.on_commit(lambda: active_run_changed(run_id))
     return True
-
-
-def model_run_rollback(*, run_id: int) -> ModelRun:
-    """Make an earlier succeeded run the one that serves, whatever its metrics.
-
-    The operator's rollback: unlike :func:`model_run_activate` it is not a stage of a
-    retrain, so it leaves the run's status and stage alone, and it has no quality gate.
-    Runs that did not succeed are refused with a :class:`TrainingError` saying why. A run
-    whose recall tables were pruned gets them back from its artifact first.
-    """
-    with transaction.atomic():
-        _advisory_lock(ACTIVATION_LOCK_KEY)  # as in _activate: serialises with activations
-        runs = ModelRun.objects.select_for_update().filter(Q(is_active=True) | Q(id=run_id))
-        locked = {r.id: r for r in runs.order_by("id")}
-        run = locked.get(run_id)
-        if run is None:
-            raise TrainingError(f"there is no model run {run_id}")
-        if run.status != ModelRun.Status.SUCCEEDED:
-            reason = {
-                ModelRun.Status.FAILED: "it failed",
-                ModelRun.Status.QUEUED: "it has not started training yet",
-                ModelRun.Status.RUNNING: "it is still training",
-            }[run.status]
-            raise TrainingError(
-                f"run {run_id} cannot be activated: {reason}; only succeeded runs can serve"
-            )
-        if run.is_active:
-            return run
-        if not run.artifact:
-            raise TrainingError(f"run {run_id} cannot be activated: it has no model artifact")
-        if not PopularItem.objects.filter(run_id=run_id).exists():
-            _publish_tables(run, _load_artifact(run))
-            logger.info("run %s: recall tables republished from its artifact", run_id)
-        ModelRun.objects.filter(is_active=True).update(is_active=False)
-        run.is_active = True
-        run.activated_at = timezone.now()
-        run.save(update_fields=["is_active", "activated_at"])
-    transaction.on_commit(lambda: active_run_changed(run.id))
-    logger.info("run %s activated by rollback", run_id)
-    return run
 
 
 def model_run_finish(*, run_id: int) -> ModelRun:
@@ -399,7 +408,7 @@ def model_run_execute(
         lambda: model_run_evaluate(run_id=run_id),
     ]
     if activate:
-        steps.append(lambda: model_run_activate(run_id=run_id, force=force, in_pipeline=True))
+        steps.append(lambda: model_run_activate(run_id=run_id, force=force))
     for step in steps:
         step()
         if on_stage:
@@ -600,9 +609,9 @@ def _save_artifact(run: ModelRun, pipeline: RecommenderPipeline, name: str) -> N
             run.artifact.storage.delete(old_name)
 
 
-def _load_artifact(run: ModelRun) -> RecommenderPipeline:
+def _load_artifact(run: ModelRun, *, require_ranker: bool = False) -> RecommenderPipeline:
     with run.artifact.open("rb") as handle:
-        return load_pipeline(handle, require_ranker=False)
+        return load_pipeline(handle, require_ranker=require_ranker)
 
 
 def _publish_tables(run: ModelRun, pipeline: RecommenderPipeline) -> None:

@@ -10,6 +10,7 @@ sees: HTTP answers, and the served model, across each failure.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -34,7 +35,12 @@ from tcp_proxy import TcpProxy
 from ingestion.models import Rating
 from recommender.models import ModelRun
 from recommender.services import serving
-from recommender.services.training import model_run_activate, model_run_create, model_run_execute
+from recommender.services.training import (
+    TrainingError,
+    model_run_create,
+    model_run_execute,
+    model_run_rollback,
+)
 
 
 @pytest.fixture
@@ -145,15 +151,25 @@ def test_a_wrong_version_artifact_is_refused_and_the_previous_model_serves(
     second = model_run_execute(
         run_id=model_run_create(triggered_by="test", params=fast_params).id, activate=False
     )
+    good_artifact = Path(second.artifact.path).read_bytes()
     with np.load(second.artifact.path, allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files}
     metadata = json.loads(arrays["__metadata__"].tobytes())
     metadata["format_version"] = 0
     arrays["__metadata__"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
-    with open(second.artifact.path, "wb") as handle:
-        np.savez(handle, **arrays)
+    wrong_version = io.BytesIO()
+    np.savez(wrong_version, **arrays)
 
-    model_run_activate(run_id=second.id, force=True)
+    # A rollback refuses it outright, and nothing changes.
+    Path(second.artifact.path).write_bytes(wrong_version.getvalue())
+    with pytest.raises(TrainingError, match="artifact format version 0 is not supported"):
+        model_run_rollback(run_id=second.id)
+    assert ModelRun.objects.get(is_active=True).id == trained.id
+
+    # Replaced on the shared storage after a switch: every process refuses to load it.
+    Path(second.artifact.path).write_bytes(good_artifact)
+    model_run_rollback(run_id=second.id)
+    Path(second.artifact.path).write_bytes(wrong_version.getvalue())
 
     body = client.get("/recommend/3").json()
     assert body["model_run"] == trained.id  # this process keeps the model it holds
@@ -165,7 +181,7 @@ def test_a_wrong_version_artifact_is_refused_and_the_previous_model_serves(
     assert body["model_run"] is None and len(body["recommendations"]) == 10
     assert client.get("/readyz").status_code == 503
 
-    model_run_activate(run_id=trained.id, force=True)
+    model_run_rollback(run_id=trained.id)
     assert recommended(client) == before
 
 

@@ -15,11 +15,11 @@ from django.conf import settings
 from django.test import Client
 from django.urls import get_resolver
 from rest_framework.authtoken.models import Token
-from rest_framework.permissions import IsAdminUser
 from rest_framework.test import APIClient
 from servers import REPO
 
 from ingestion.models import Rating
+from recommender.permissions import ModelRunPermission
 
 UNSAFE = ("post", "put", "patch", "delete")
 #: Plain Django views outside the OpenAPI schema.
@@ -115,6 +115,11 @@ def test_every_unsafe_method_needs_authentication(tiny_dir) -> None:
     assert Rating.objects.count() == before
 
 
+def view_class(path: str) -> type | None:
+    match = get_resolver().resolve(path)
+    return getattr(match.func, "view_class", None) or getattr(match.func, "cls", None)
+
+
 @pytest.mark.django_db
 def test_staff_only_pages_and_actions_refuse_other_users(django_user_model) -> None:
     member = django_user_model.objects.create_user("member", password="pw")
@@ -128,13 +133,16 @@ def test_staff_only_pages_and_actions_refuse_other_users(django_user_model) -> N
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     paths = api_paths(api)
-    for path in paths:
-        match = get_resolver().resolve(path)
-        view = getattr(match.func, "view_class", None) or getattr(match.func, "cls", None)
-        if view and IsAdminUser in getattr(view, "permission_classes", ()):
-            for method in paths[path]:
-                response = getattr(api, method)(path, {}, format="json")
-                assert response.status_code == 403, (method, path)
+    staff_only = {
+        path
+        for path in paths
+        if ModelRunPermission in getattr(view_class(path), "permission_classes", ())
+    }
+    assert staff_only == {"/api/model-runs/", "/api/model-runs/1/"}
+    for path in sorted(staff_only):
+        for method in paths[path]:
+            response = getattr(api, method)(path, {}, format="json")
+            assert response.status_code == 403, (method, path)
 
 
 @pytest.mark.django_db

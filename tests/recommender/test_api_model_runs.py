@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -24,9 +25,16 @@ def token_client(user) -> APIClient:
     return client
 
 
+def staff_user(django_user_model, name: str, *permissions: str):
+    user = django_user_model.objects.create_user(name, password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=permissions))
+    return user
+
+
 @pytest.fixture
 def staff(django_user_model) -> APIClient:
-    return token_client(django_user_model.objects.create_user("op", password="pw", is_staff=True))
+    """An operator: staff allowed to change model runs, as the admin's Retrain now needs."""
+    return token_client(staff_user(django_user_model, "op", "change_modelrun"))
 
 
 @pytest.fixture
@@ -61,6 +69,19 @@ def test_anonymous_clients_get_401(client, synthetic_ratings) -> None:
 def test_non_staff_accounts_get_403(viewer_account, synthetic_ratings) -> None:
     assert viewer_account.post("/api/model-runs/", {}, format="json").status_code == 403
     assert viewer_account.get("/api/model-runs/").status_code == 403
+    assert not ModelRun.objects.exists()
+
+
+def test_staff_need_the_admin_permissions_too(django_user_model, synthetic_ratings) -> None:
+    bare = token_client(staff_user(django_user_model, "bare"))
+    reader = token_client(staff_user(django_user_model, "reader", "view_modelrun"))
+
+    assert bare.get("/api/model-runs/").status_code == 403
+    assert bare.post("/api/model-runs/", {}, format="json").status_code == 403
+    assert reader.get("/api/model-runs/").status_code == 200
+    response = reader.post("/api/model-runs/", {}, format="json")
+    assert response.status_code == 403
+    assert "permission" in response.json()["detail"]
     assert not ModelRun.objects.exists()
 
 

@@ -27,11 +27,13 @@ from recommender.services import training
 from recommender.services.training import (
     HOST,
     RunNotRunnable,
+    TrainingError,
     model_run_activate,
     model_run_create,
     model_run_execute,
     model_run_fail,
     model_run_reap_stale,
+    model_run_rollback,
     recall_tables_build,
     retrain_request,
     retrain_scheduled,
@@ -167,7 +169,7 @@ def test_simultaneous_requests_create_one_run(synthetic_ratings, no_worker) -> N
     reason="needs PostgreSQL (DATABASE_URL): concurrent activations from threads",
 )
 def test_simultaneous_activations_leave_one_active_run(db) -> None:
-    runs = [ModelRun.objects.create(status="succeeded", stage="done") for _ in range(6)]
+    runs = [ModelRun.objects.create(status="running", stage="evaluation") for _ in range(6)]
     barrier = threading.Barrier(len(runs))
     errors: list[Exception] = []
 
@@ -282,9 +284,9 @@ def test_a_stage_delivered_again_after_its_run_was_reaped_does_not_revive_it(
     with pytest.raises(RunNotRunnable, match="has already failed"):
         recall_tables_build(run_id=run.id)
     with pytest.raises(RunNotRunnable):
-        model_run_activate(run_id=run.id, in_pipeline=True)
-    with pytest.raises(RunNotRunnable):
-        model_run_activate(run_id=run.id, force=True)
+        model_run_activate(run_id=run.id)
+    with pytest.raises(TrainingError, match="it failed"):
+        model_run_rollback(run_id=run.id)
     model_run_fail(run_id=run.id, error="a later error callback")
 
     run.refresh_from_db()
@@ -297,7 +299,7 @@ def test_a_finished_run_does_not_run_a_stage_again(synthetic_ratings, fast_param
     with pytest.raises(RunNotRunnable, match="has already succeeded"):
         recall_tables_build(run_id=run.id)
     with pytest.raises(RunNotRunnable):
-        model_run_activate(run_id=run.id, in_pipeline=True)
+        model_run_activate(run_id=run.id)
 
     after = ModelRun.objects.get(id=run.id)
     assert (after.status, after.stage, after.stage_seconds) == (

@@ -9,7 +9,7 @@ import pytest
 from ingestion.models import Rating
 from recommender.models import ModelRun
 from recommender.services import serving
-from recommender.services.training import model_run_activate, model_run_create, model_run_execute
+from recommender.services.training import model_run_create, model_run_execute, model_run_rollback
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,7 +90,7 @@ def test_activation_swaps_the_served_model(trained, fast_params) -> None:
     second = model_run_execute(
         run_id=model_run_create(triggered_by="test", params=fast_params).id, activate=False
     )
-    model_run_activate(run_id=second.id, force=True)
+    model_run_rollback(run_id=second.id)
 
     assert recommend(3).model_run == second.id
 
@@ -100,9 +100,10 @@ def test_a_corrupt_artifact_keeps_the_previous_model_serving(trained, fast_param
     second = model_run_execute(
         run_id=model_run_create(triggered_by="test", params=fast_params).id, activate=False
     )
+    model_run_rollback(run_id=second.id)
+    # Damaged on the shared storage after the switch, before this process loads it.
     with second.artifact.open("wb") as handle:
         handle.write(b"not an artifact")
-    model_run_activate(run_id=second.id, force=True)
 
     assert recommend(3).model_run == trained.id
 

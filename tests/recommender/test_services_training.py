@@ -9,9 +9,9 @@ from recommender.engine.pipeline import RecommenderPipeline
 from recommender.models import ItemNeighbor, ModelRun, PopularItem
 from recommender.services.training import (
     TrainingError,
-    model_run_activate,
     model_run_create,
     model_run_execute,
+    model_run_rollback,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,7 +79,7 @@ def test_a_worse_run_is_not_activated_unless_forced(synthetic_ratings, fast_para
     assert not second.is_active
     assert ModelRun.objects.get(is_active=True).id == first.id
 
-    assert model_run_activate(run_id=second.id, force=True)
+    model_run_rollback(run_id=second.id)
     assert ModelRun.objects.get(is_active=True).id == second.id
 
 
