@@ -226,10 +226,8 @@ class ModelRunAdmin(admin.ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         self._require_operate(request)
-        limit = ModelRun._meta.get_field("triggered_by").max_length
-        triggered_by = f"admin: {request.user}"[:limit]
         try:
-            outcome = retrain_request(triggered_by=triggered_by)
+            outcome = retrain_request(triggered_by=f"admin: {request.user}")
         except TrainingError as exc:
             latest = ModelRun.objects.order_by("-id").first()
             self.message_user(request, f"Retrain failed: {exc}", messages.ERROR)

@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -25,7 +25,7 @@ import videorec_site
 from ingestion.models import Movie
 from ingestion.selectors import dataset_counts
 from ingestion.sources import MAX_ID
-from videorec_site.api_schema import ERROR_RESPONSES, NOT_FOUND, ErrorSerializer
+from videorec_site.api_schema import BODY_ERRORS, ERROR_RESPONSES, NOT_FOUND, ErrorSerializer
 from videorec_site.monitoring import observe_recommendation
 from videorec_site.query_params import QueryParameters
 
@@ -33,7 +33,7 @@ from .models import ModelRun
 from .permissions import ModelRunPermission
 from .selectors import UnknownSource, active_run, model_runs, similar_movies
 from .services.serving import MAX_TOPK, UnknownGenre, active_model, recommendations_for_viewers
-from .services.training import retrain_request
+from .services.training import RetrainNotEnqueued, retrain_request
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +313,11 @@ class SimilarMoviesApi(APIView):
 
 
 # ------------------------------------------------------------------ model runs (staff only)
+class BrokerUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "the task broker is unreachable; retry shortly"
+
+
 STAFF_ONLY = {
     401: OpenApiResponse(ErrorSerializer, description="Authentication required."),
     403: OpenApiResponse(ErrorSerializer, description="Staff accounts only."),
@@ -416,16 +421,21 @@ class ModelRunListCreateApi(APIView):
                 ),
                 description="A retrain is already queued or running: that run.",
             ),
+            503: OpenApiResponse(ErrorSerializer, description="The task broker is unreachable."),
             **ERROR_RESPONSES,
+            **BODY_ERRORS,
             **STAFF_ONLY,
         },
     )
     def post(self, request: Request) -> Response:
         payload = self.RetrainInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        retrain = retrain_request(
-            triggered_by=f"API ({request.user.get_username()})"[:64], **payload.validated_data
-        )
+        try:
+            retrain = retrain_request(
+                triggered_by=f"API ({request.user.get_username()})", **payload.validated_data
+            )
+        except RetrainNotEnqueued as exc:
+            raise BrokerUnavailable(str(exc)) from exc
         run = ModelRunSerializer(retrain.run, context={"request": request}).data
         if not retrain.created:
             return Response(

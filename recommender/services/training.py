@@ -62,6 +62,10 @@ class TrainingError(Exception):
     """A model run failed; the message says which stage and why."""
 
 
+class RetrainNotEnqueued(TrainingError):
+    """The broker did not take the retrain; its run is marked failed."""
+
+
 class RunNotRunnable(TrainingError):
     """A stage was delivered for a run that is finished, failed, or busy in another process.
 
@@ -108,7 +112,7 @@ def model_run_create(*, triggered_by: str, params: dict[str, Any] | None = None)
     except (TypeError, KeyError) as exc:
         raise ValueError(f"invalid pipeline configuration: {exc}") from exc
     return ModelRun.objects.create(
-        triggered_by=triggered_by,
+        triggered_by=triggered_by[: ModelRun._meta.get_field("triggered_by").max_length],
         params=merged,
         data_snapshot=data_selectors.rating_snapshot(),
     )
@@ -140,8 +144,9 @@ def retrain_request(
     try:
         result = retrain.delay(run.id, activate=activate, force=force)
     except BrokerError as exc:
-        model_run_fail(run_id=run.id, error=f"the retrain could not be enqueued: {exc}")
-        raise
+        message = f"the retrain could not be enqueued: the Celery broker is unreachable ({exc})"
+        model_run_fail(run_id=run.id, error=message)
+        raise RetrainNotEnqueued(f"run {run.id}: {message}") from exc
     except TrainingError:
         # Without a broker the stages ran right here; the run records the failure.
         pass
@@ -149,14 +154,6 @@ def retrain_request(
         ModelRun.objects.filter(id=run.id, task_id="").update(task_id=result.id)
     run.refresh_from_db()
     return RetrainRequest(run=run, created=True)
-
-
-def retrain_enqueue(*, triggered_by: str, activate: bool = True, force: bool = False) -> ModelRun:
-    """The run of :func:`retrain_request`: a new one, or the retrain already in flight.
-
-    The entry point of ``train --async``, the admin's "Retrain now" and the API.
-    """
-    return retrain_request(triggered_by=triggered_by, activate=activate, force=force).run
 
 
 def retrain_scheduled() -> str:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from kombu.exceptions import OperationalError as BrokerError
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -116,6 +117,26 @@ def test_a_request_while_a_retrain_is_in_flight_gets_409_and_that_run(
     assert body["model_run"]["id"] == first["id"]
     assert f"run {first['id']} is already queued" in body["detail"]
     assert ModelRun.objects.count() == 1 and len(enqueued) == 1
+
+
+def test_an_unreachable_broker_gets_503_and_a_failed_run(
+    staff, staff_client, synthetic_ratings, monkeypatch
+) -> None:
+    def delay(run_id: int, **options):
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+    monkeypatch.setattr(tasks.retrain, "delay", delay)
+
+    response = staff.post("/api/model-runs/", {}, format="json")
+
+    assert response.status_code == 503
+    assert "broker is unreachable" in response.json()["detail"]
+    run = ModelRun.objects.get()
+    assert run.status == "failed" and "could not be enqueued" in run.error
+    # The admin's button says the same, as a message rather than an error page.
+    page = staff_client.post("/admin/recommender/modelrun/retrain/", follow=True)
+    assert page.status_code == 200
+    assert "broker is unreachable" in page.content.decode()
 
 
 @pytest.mark.parametrize(

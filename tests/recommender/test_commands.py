@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from kombu.exceptions import OperationalError as BrokerError
 
+from recommender import tasks
 from recommender.models import ModelRun
 from recommender.services import serving, training
 
@@ -71,6 +73,21 @@ def test_train_async_refuses_a_second_retrain_while_one_is_in_flight(
     with pytest.raises(CommandError, match=f"model run {running.id} is already running"):
         run_command("train", "--async")
     assert ModelRun.objects.count() == 1
+
+
+def test_train_async_with_an_unreachable_broker_says_so(
+    synthetic_ratings, settings, monkeypatch
+) -> None:
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6390/0"
+
+    def delay(run_id: int, **options):
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
+
+    monkeypatch.setattr(tasks.retrain, "delay", delay)
+
+    with pytest.raises(CommandError, match="the Celery broker is unreachable"):
+        run_command("train", "--async")
+    assert ModelRun.objects.get().status == "failed"
 
 
 def test_recommend_one_viewer(synthetic_ratings) -> None:

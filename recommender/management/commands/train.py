@@ -55,9 +55,12 @@ class Command(BaseCommand):
                     "--async needs a Celery broker: set CELERY_BROKER_URL (e.g. "
                     "redis://127.0.0.1:6379/0) and start `make worker`"
                 )
-            request = retrain_request(
-                triggered_by="manage.py train --async", activate=not no_activate, force=force
-            )
+            try:
+                request = retrain_request(
+                    triggered_by="manage.py train --async", activate=not no_activate, force=force
+                )
+            except TrainingError as exc:
+                raise CommandError(str(exc)) from None
             run = request.run
             if not request.created:
                 raise CommandError(
