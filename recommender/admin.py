@@ -34,8 +34,6 @@ INSPECTOR_NEIGHBOURS = 10
 INSPECTOR_HISTORY = 20
 INSPECTOR_RECOMMENDATIONS = 10
 
-IN_PROGRESS = (ModelRun.Status.QUEUED, ModelRun.Status.RUNNING)
-
 admin.site.index_template = "admin/videorec/index.html"
 
 
@@ -80,7 +78,7 @@ class ModelRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: ModelRun | None = None) -> bool:
         # The serving run and runs a worker is writing to are not deleted from under them.
-        if obj is not None and (obj.is_active or obj.status in IN_PROGRESS):
+        if obj is not None and (obj.is_active or obj.status in ModelRun.IN_FLIGHT):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -244,7 +242,7 @@ class ModelRunAdmin(admin.ModelAdmin):
         elif run.status == ModelRun.Status.FAILED:  # trained in this process, and failed
             reason = run.error.strip().splitlines()[-1] if run.error.strip() else "unknown error"
             self.message_user(request, f"Retrain failed: {reason}", messages.ERROR)
-        elif admin_views.tasks_run_in_process():
+        elif run_selectors.tasks_run_in_process():
             active = "is now the active model" if run.is_active else "was not activated"
             self.message_user(
                 request,
@@ -296,7 +294,7 @@ class ModelRunAdmin(admin.ModelAdmin):
             "can_activate": run is not None
             and run.status == ModelRun.Status.SUCCEEDED
             and not run.is_active,
-            "in_progress": run is not None and run.status in IN_PROGRESS,
+            "in_progress": run is not None and run.status in ModelRun.IN_FLIGHT,
             "refresh_seconds": admin_views.REFRESH_SECONDS,
             **(extra_context or {}),
         }

@@ -17,7 +17,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from ingestion.selectors import data_overview
-from videorec_site import celery_app
 
 from . import charts
 from . import selectors as run_selectors
@@ -32,11 +31,6 @@ TREND_RUNS = 20
 METRIC_ORDER = (
     "ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "auc", "coverage",
 )  # fmt: skip
-
-
-def tasks_run_in_process() -> bool:
-    """True when Celery executes tasks eagerly in the caller (no broker configured)."""
-    return bool(celery_app.conf.task_always_eager)
 
 
 def _metric_names(rows: Sequence[Mapping[str, float]]) -> list[str]:

@@ -66,6 +66,9 @@ class ModelRun(models.Model):
             ),
         ]
 
+    #: Queued or running: a retrain in flight, at most one at a time.
+    IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
+
     def __str__(self) -> str:
         return f"Run #{self.pk} ({self.status})"
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from .models import ItemNeighbor, ModelRun
 
 logger = logging.getLogger(__name__)
+
+WORKER_STATUS_CACHE_KEY = "recommender:celery-workers"
+WORKER_STATUS_CACHE_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,7 @@ def movie_neighbours(*, run: ModelRun, movie_id: int, topk: int) -> dict[str, li
 
 def model_runs_in_progress() -> list[ModelRun]:
     """Queued and running runs, oldest first."""
-    in_progress = [ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]
-    return list(ModelRun.objects.filter(status__in=in_progress).order_by("created_at", "id"))
+    return list(ModelRun.objects.filter(status__in=ModelRun.IN_FLIGHT).order_by("created_at", "id"))
 
 
 def model_runs_evaluated(*, limit: int) -> list[ModelRun]:
@@ -102,6 +105,13 @@ class WorkerStatus:
     detail: str = ""
 
 
+def tasks_run_in_process() -> bool:
+    """True when Celery executes tasks eagerly in the caller (no broker configured)."""
+    from videorec_site import celery_app
+
+    return bool(celery_app.conf.task_always_eager)
+
+
 def celery_workers(*, timeout: float = 0.5) -> WorkerStatus:
     """Ping the Celery workers through the broker, waiting at most about ``timeout`` s.
 
@@ -109,8 +119,19 @@ def celery_workers(*, timeout: float = 0.5) -> WorkerStatus:
     """
     from videorec_site import celery_app
 
-    if not settings.CELERY_BROKER_URL or celery_app.conf.task_always_eager:
+    if tasks_run_in_process():
         return WorkerStatus(mode="eager", detail="no broker: tasks run in-process")
+    # A ping waits out its whole timeout, and the dashboard reloads every few seconds
+    # while a retrain runs: one answer serves every page for a few seconds.
+    cached = cache.get(WORKER_STATUS_CACHE_KEY)
+    if cached is not None:
+        return cached
+    status = _ping_workers(celery_app, timeout)
+    cache.set(WORKER_STATUS_CACHE_KEY, status, WORKER_STATUS_CACHE_SECONDS)
+    return status
+
+
+def _ping_workers(celery_app: Any, timeout: float) -> WorkerStatus:
     try:
         with celery_app.connection_for_read() as connection:
             # Without this, kombu retries an unreachable broker for a long time.

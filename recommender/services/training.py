@@ -50,7 +50,6 @@ StageCallback = Callable[[ModelRun], None]
 #: Metric that decides whether a new run may replace the active one.
 GATE_METRIC = "ndcg@10"
 #: A run in one of these states is a retrain in flight: at most one at a time.
-IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
 #: Keys of the PostgreSQL advisory locks that serialise retrain requests and activations.
 RETRAIN_LOCK_KEY = 0x56524543  # "VREC"
 ACTIVATION_LOCK_KEY = RETRAIN_LOCK_KEY + 1
@@ -137,7 +136,7 @@ def retrain_request(
     model_run_reap_stale()
     with transaction.atomic():
         _advisory_lock(RETRAIN_LOCK_KEY)
-        in_flight = ModelRun.objects.filter(status__in=IN_FLIGHT).order_by("id").first()
+        in_flight = ModelRun.objects.filter(status__in=ModelRun.IN_FLIGHT).order_by("id").first()
         if in_flight is not None:
             return RetrainRequest(run=in_flight, created=False)
         run = model_run_create(triggered_by=triggered_by, params=params)
@@ -184,14 +183,14 @@ def model_run_reap_stale() -> list[int]:
     """
     now = timezone.now()
     reaped = []
-    for run in ModelRun.objects.filter(status__in=IN_FLIGHT):
+    for run in ModelRun.objects.filter(status__in=ModelRun.IN_FLIGHT):
         reason = _stale_reason(run, now)
         if reason is None:
             continue
         # Only if nothing moved since we looked: a stage that just started is not stale.
         unchanged = ModelRun.objects.filter(
             id=run.id,
-            status__in=IN_FLIGHT,
+            status__in=ModelRun.IN_FLIGHT,
             worker_pid=run.worker_pid,
             heartbeat_at=run.heartbeat_at,
         )
@@ -368,8 +367,7 @@ def recall_tables_prune(*, keep: int) -> list[int]:
         "-created_at", "-id"
     )
     kept = set(succeeded.values_list("id", flat=True)[:keep])
-    in_progress = [ModelRun.Status.QUEUED, ModelRun.Status.RUNNING]
-    kept |= set(ModelRun.objects.filter(status__in=in_progress).values_list("id", flat=True))
+    kept |= set(ModelRun.objects.filter(status__in=ModelRun.IN_FLIGHT).values_list("id", flat=True))
     # One index probe per run, rather than reading the tables' run ids.
     published = Exists(ItemNeighbor.objects.filter(run_id=OuterRef("pk"))) | Exists(
         PopularItem.objects.filter(run_id=OuterRef("pk"))
@@ -418,7 +416,7 @@ def model_run_fail(*, run_id: int, error: str) -> None:
 
     Only an in-flight run changes: a finished run keeps its state and its first error.
     """
-    ModelRun.objects.filter(id=run_id, status__in=IN_FLIGHT).update(
+    ModelRun.objects.filter(id=run_id, status__in=ModelRun.IN_FLIGHT).update(
         status=Status.FAILED, error=error, finished_at=timezone.now()
     )
 
@@ -434,7 +432,7 @@ def _stage(run_id: int, stage: str) -> Iterator[ModelRun]:
     """
     now, pid = timezone.now(), os.getpid()
     claimed = ModelRun.objects.filter(
-        id=run_id, status__in=IN_FLIGHT, worker_pid__isnull=True
+        id=run_id, status__in=ModelRun.IN_FLIGHT, worker_pid__isnull=True
     ).update(
         status=Status.RUNNING,
         stage=stage,
@@ -472,7 +470,7 @@ def _refusal(run_id: int, stage: str) -> str:
     run = ModelRun.objects.filter(id=run_id).first()
     if run is None:
         return f"there is no model run {run_id}"
-    if run.status in IN_FLIGHT:
+    if run.status in ModelRun.IN_FLIGHT:
         return (
             f"run {run_id} is already executing its {run.stage} stage in process "
             f"{run.worker_pid} on {run.worker_host}; {stage} is not started twice"

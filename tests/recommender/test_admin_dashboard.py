@@ -126,8 +126,11 @@ def test_workers_when_the_broker_is_down(settings, monkeypatch) -> None:
 
 
 def test_workers_that_answer(settings, monkeypatch) -> None:
+    pings = []
+
     class Inspect:
         def ping(self):
+            pings.append(1)
             return {"celery@b": {"ok": "pong"}, "celery@a": {"ok": "pong"}}
 
     class Connection:
@@ -148,9 +151,11 @@ def test_workers_that_answer(settings, monkeypatch) -> None:
     conf.task_always_eager = False
     try:
         status = run_selectors.celery_workers()
+        again = run_selectors.celery_workers()  # a dashboard reload seconds later
     finally:
         conf.task_always_eager = saved
     assert (status.mode, status.workers) == ("ok", ["celery@a", "celery@b"])
+    assert again == status and len(pings) == 1
 
 
 def test_data_overview_aggregates_in_the_database(
