@@ -112,18 +112,24 @@ _model_runs = ModelRunCollector()
 prometheus_client.REGISTRY.register(_model_runs)
 
 
+#: Set by reverse proxies; their presence means REMOTE_ADDR is the proxy, not the client.
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Real-IP")
+
+
 def metrics_allowed(request: HttpRequest) -> bool:
     """Whether this client may read ``/metrics``.
 
-    Either its address is in ``VIDEOREC_METRICS_ALLOWED_NETWORKS`` (loopback by default),
-    or it presents ``Authorization: Bearer <VIDEOREC_METRICS_TOKEN>`` when a token is set.
-    Behind a reverse proxy every client has the proxy's address, so there the token (or a
-    scrape that bypasses the proxy) is the way in.
+    Either it presents ``Authorization: Bearer <VIDEOREC_METRICS_TOKEN>`` when a token is
+    set, or it connects directly from ``VIDEOREC_METRICS_ALLOWED_NETWORKS`` (loopback by
+    default). A request relayed by a proxy carries the proxy's address, which on the same
+    host is loopback too, so one with forwarding headers needs the token.
     """
     token = settings.VIDEOREC_METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if token and secrets.compare_digest(header.encode(), f"Bearer {token}".encode()):
         return True
+    if any(name in request.headers for name in FORWARDING_HEADERS):
+        return False
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:

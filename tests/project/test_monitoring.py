@@ -49,6 +49,20 @@ def test_metrics_are_served_to_allowed_networks_or_a_token(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "header",
+    ["HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_FORWARDED", "HTTP_X_REAL_IP"],
+)
+def test_through_a_proxy_on_the_same_host_only_the_token_opens_metrics(settings, header) -> None:
+    settings.VIDEOREC_METRICS_TOKEN = "scrape-token"
+    relayed = Client(REMOTE_ADDR="127.0.0.1", **{header: "203.0.113.7"})
+
+    assert relayed.get("/metrics").status_code == 403
+    response = relayed.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token")
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
 def test_no_token_configured_means_no_token_accepted(settings) -> None:
     settings.VIDEOREC_METRICS_TOKEN = ""
     response = Client(REMOTE_ADDR="203.0.113.7").get("/metrics", HTTP_AUTHORIZATION="Bearer ")
