@@ -35,7 +35,7 @@ def active_run() -> ModelRun | None:
 
 
 def model_runs() -> QuerySet[ModelRun]:
-    """Every run, newest first, without the traceback-sized and table-sized columns."""
+    """Every run, newest first, without the parameter and feature-importance documents."""
     return ModelRun.objects.defer("feature_importances", "params").order_by("-id")
 
 

@@ -17,8 +17,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a client should wait before retrying while the database is away.
-DATABASE_RETRY_AFTER_SECONDS = 5
+#: Seconds a client should wait before retrying while the database or cache is away.
+RETRY_AFTER_SECONDS = 5
 
 
 class RequestBodyLimitMiddleware:
@@ -78,5 +78,5 @@ class StoreUnavailableMiddleware:
             str(exception).strip().splitlines()[0] if str(exception).strip() else "",
         )
         response = JsonResponse({"detail": f"{store} unavailable; retry shortly"}, status=503)
-        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response

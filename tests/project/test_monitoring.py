@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from logging.config import DictConfigurator
 
 import pytest
 from django.test import Client
-from pythonjsonlogger.json import JsonFormatter
 
 from recommender.models import ModelRun
 from recommender.services.training import model_run_create, model_run_execute
@@ -107,14 +107,15 @@ def test_metrics_hold_requests_database_cache_recommendations_and_model_runs(
 
 
 @pytest.mark.django_db
-def test_every_request_is_one_json_log_line(caplog) -> None:
+def test_every_request_is_one_json_log_line(caplog, settings) -> None:
     caplog.set_level(logging.INFO, logger="videorec.request")
     Client().get("/healthz?probe=1")
     (record,) = [r for r in caplog.records if r.name == "videorec.request"]
-    line = JsonFormatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s",
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-    ).format(record)
+    # The formatter exactly as the LOGGING setting configures it for production.
+    formatter = DictConfigurator({}).configure_formatter(
+        dict(settings.LOGGING["formatters"]["json"])
+    )
+    line = formatter.format(record)
     assert "\n" not in line
     document = json.loads(line)
     assert {
