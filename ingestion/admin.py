@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Avg, Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -12,6 +12,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from .models import DatasetImport, Genre, Movie, Rating, Viewer
+from .services import movies_delete, ratings_delete, viewer_histories_changed
 
 
 class EstimatedCountPaginator(Paginator):
@@ -75,6 +76,12 @@ class MovieAdmin(admin.ModelAdmin):
             .annotate(rating_count=Count("ratings"), mean_score=Avg("ratings__score"))
         )
 
+    def delete_model(self, request: HttpRequest, obj: Movie) -> None:
+        movies_delete(movies=Movie.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Movie]) -> None:
+        movies_delete(movies=queryset)
+
     @admin.display(description="genres")
     def genre_names(self, movie: Movie) -> str:
         return ", ".join(genre.name for genre in movie.genres.all())
@@ -115,6 +122,21 @@ class RatingAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Rating | None = None):  # type: ignore[no-untyped-def]
+        # A rating is one viewer's score of one movie: moving it is a delete and an add.
+        return ["viewer", "movie"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Rating, form: object, change: bool) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            viewer_histories_changed(viewer_ids=[obj.viewer_id])
+
+    def delete_model(self, request: HttpRequest, obj: Rating) -> None:
+        ratings_delete(ratings=Rating.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Rating]) -> None:
+        ratings_delete(ratings=queryset)
 
 
 @admin.register(DatasetImport)

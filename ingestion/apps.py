@@ -5,6 +5,3 @@ class IngestionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "ingestion"
     verbose_name = "Data"
-
-    def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the receivers)

@@ -9,9 +9,7 @@ tell how many rows really changed. The loader needs both speed at MovieLens-25M 
 * SQLite: ``executemany`` of ``INSERT … ON CONFLICT DO UPDATE … WHERE … IS NOT …``.
 
 Unchanged rows are never rewritten, so a repeated load touches nothing. Columns listed in
-``epoch_columns`` carry unix seconds and are converted to timestamps by the database;
-columns listed in ``touch`` are not in the frame and take the database's current time
-whenever a row is inserted (their database default) or really updated.
+``epoch_columns`` carry unix seconds and are converted to timestamps by the database.
 """
 
 from __future__ import annotations
@@ -45,7 +43,6 @@ def upsert_frame(
     *,
     key: Sequence[str],
     epoch_columns: Sequence[str] = (),
-    touch: Sequence[str] = (),
     on_batch: OnBatch | None = None,
 ) -> UpsertCounts:
     """Insert or update ``frame`` (columns named as the table's columns) into ``table``.
@@ -63,31 +60,23 @@ def upsert_frame(
         cursor.execute(f"SELECT COUNT(*) FROM {quote(table)}")
         before = cursor.fetchone()[0]
         write = _upsert_postgresql if vendor == "postgresql" else _upsert_sqlite
-        conflict = _conflict_clause(table, list(frame.columns), list(key), list(touch))
+        conflict = _conflict_clause(table, list(frame.columns), list(key))
         written = write(cursor, table, frame, conflict, set(epoch_columns), on_batch)
         cursor.execute(f"SELECT COUNT(*) FROM {quote(table)}")
         created = cursor.fetchone()[0] - before
     return UpsertCounts(created=created, updated=written - created)
 
 
-# The current time as Django's ``Now()`` writes it on each backend.
-_NOW = {
-    "postgresql": "STATEMENT_TIMESTAMP()",
-    "sqlite": "STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')",
-}
 _DISTINCT = {"postgresql": "IS DISTINCT FROM", "sqlite": "IS NOT"}
 
 
-def _conflict_clause(table: str, columns: list[str], key: list[str], touch: list[str]) -> str:
+def _conflict_clause(table: str, columns: list[str], key: list[str]) -> str:
     quote = connection.ops.quote_name
     distinct = _DISTINCT[connection.vendor]
     updated = [c for c in columns if c not in key]
     if not updated:
         return f"ON CONFLICT ({', '.join(map(quote, key))}) DO NOTHING"
-    assignments = ", ".join(
-        [f"{quote(c)} = excluded.{quote(c)}" for c in updated]
-        + [f"{quote(c)} = {_NOW[connection.vendor]}" for c in touch]
-    )
+    assignments = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updated)
     changed = " OR ".join(
         f"{quote(table)}.{quote(c)} {distinct} excluded.{quote(c)}" for c in updated
     )

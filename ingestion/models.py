@@ -7,7 +7,6 @@ the API are the data set's own ids.
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Now
 
 MIN_SCORE = 1
 MAX_SCORE = 5
@@ -80,7 +79,6 @@ class Rating(models.Model):
     rated_at = models.DateTimeField()
     # When the row was last written (not when the viewer rated): the scheduled retrain
     # compares its maximum with the last run's to notice updated ratings, not only new ones.
-    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     class Meta:
         constraints = [
@@ -93,7 +91,6 @@ class Rating(models.Model):
         indexes = [
             models.Index(fields=["viewer", "rated_at"], name="rating_viewer_history"),
             models.Index(fields=["movie", "rated_at"], name="rating_movie_ratings"),
-            models.Index(fields=["updated_at"], name="rating_updated_at"),
         ]
 
     def __str__(self) -> str:

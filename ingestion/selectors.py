@@ -38,30 +38,31 @@ def rating_snapshot() -> dict[str, object]:
     """What a training run will see: counts, the newest rating, the highest rating id.
 
     ``max_rating_id`` pins the rows of a run, so that every stage of a retrain reads the
-    same ratings even while new ones arrive through the API. ``ratings_changed_at`` (the
-    latest write of any rating, insert or update; one index lookup) together with the
-    count and ``max_rating_id`` tells whether the ratings changed since another snapshot.
+    same ratings even while new ones arrive through the API. ``history_version_total``
+    (the sum of every viewer's ``history_version``, which each insert, update or deletion
+    of a rating increments) together with the count and ``max_rating_id`` tells whether
+    the ratings changed since another snapshot.
     """
     newest = Rating.objects.order_by("-rated_at").values_list("rated_at", flat=True).first()
-    changed = Rating.objects.order_by("-updated_at").values_list("updated_at", flat=True).first()
     return {
         "ratings": Rating.objects.count(),
         "viewers": Viewer.objects.count(),
         "movies": Movie.objects.count(),
         "newest_rating_at": newest.isoformat() if newest else None,
         "max_rating_id": Rating.objects.order_by("-id").values_list("id", flat=True).first(),
-        "ratings_changed_at": changed.isoformat() if changed else None,
+        "history_version_total": Viewer.objects.aggregate(total=Sum("history_version"))["total"]
+        or 0,
     }
 
 
 #: The snapshot entries that change whenever a rating is inserted, updated or deleted.
-RATING_VERSION_KEYS = ("ratings", "max_rating_id", "ratings_changed_at")
+RATING_VERSION_KEYS = ("ratings", "max_rating_id", "history_version_total")
 
 
 def ratings_changed_since(snapshot: dict[str, object]) -> bool:
     """Whether any rating was inserted, updated or deleted since ``snapshot`` was taken.
 
-    A snapshot from before ``ratings_changed_at`` existed counts as changed.
+    A snapshot from before ``history_version_total`` existed counts as changed.
     """
     current = rating_snapshot()
     return any(snapshot.get(key) != current[key] for key in RATING_VERSION_KEYS)

@@ -18,7 +18,7 @@ from typing import Protocol
 import pandas as pd
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from . import downloads, sources
@@ -205,7 +205,6 @@ def _write(data: sources.MovieLensData, progress: ImportProgress | None) -> tupl
         ratings,
         key=["viewer_id", "movie_id"],
         epoch_columns=["rated_at"],
-        touch=["updated_at"],
         on_batch=stage("ratings", len(ratings)),
     )
     if counts.created or counts.updated:
@@ -251,8 +250,10 @@ class UnknownMovie(ValueError):
 def viewer_histories_changed(*, viewer_ids: Iterable[int] | None) -> None:
     """Mark these viewers' (or, with None, every viewer's) ratings as changed.
 
-    Cached recommendations are keyed by ``Viewer.history_version``; the Rating signals
-    call this for every ORM write, bulk loads call it themselves.
+    Cached recommendations are keyed by ``Viewer.history_version`` and the nightly retrain
+    compares its total, so every write of ratings (the services here, the admin, bulk
+    loads) calls this in the same transaction. Deleting a viewer needs no call: the
+    viewer, their ratings and their version go together.
     """
     viewers = Viewer.objects.all()
     if viewer_ids is not None:
@@ -265,7 +266,7 @@ def rating_upsert(
 ) -> tuple[Rating, bool]:
     """Create or update one rating; a viewer seen for the first time is created.
 
-    Returns the rating and whether it is new. Serving reads histories live and the save
+    Returns the rating and whether it is new. Serving reads histories live and this
     bumps the viewer's history version, so the next recommendation already reflects it.
     """
     if not Movie.objects.filter(id=movie_id).exists():
@@ -277,4 +278,24 @@ def rating_upsert(
             movie_id=movie_id,
             defaults={"score": score, "rated_at": rated_at or timezone.now()},
         )
+        viewer_histories_changed(viewer_ids=[viewer_id])
     return rating, created
+
+
+def ratings_delete(*, ratings: QuerySet[Rating]) -> int:
+    """Delete these ratings (their viewers' histories change); returns how many."""
+    with transaction.atomic():
+        viewer_ids = set(ratings.values_list("viewer_id", flat=True))
+        deleted, _ = ratings.delete()
+        viewer_histories_changed(viewer_ids=viewer_ids)
+    return deleted
+
+
+def movies_delete(*, movies: QuerySet[Movie]) -> None:
+    """Delete these movies and their ratings; the histories of whoever rated them change."""
+    with transaction.atomic():
+        viewer_ids = set(
+            Rating.objects.filter(movie__in=movies).values_list("viewer_id", flat=True)
+        )
+        movies.delete()
+        viewer_histories_changed(viewer_ids=viewer_ids)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from movielens_files import TINY_RATINGS, write_grouplens
 
-from ingestion.models import Rating
+from ingestion.models import Movie, Rating
 from ingestion.selectors import rating_snapshot, ratings_changed_since
-from ingestion.services import movielens_import, rating_upsert
+from ingestion.services import movielens_import, movies_delete, rating_upsert, ratings_delete
 
 pytestmark = pytest.mark.django_db
 
@@ -49,12 +49,18 @@ def test_new_and_deleted_ratings_are_changes(loaded) -> None:
     rating_upsert(viewer_id=1, movie_id=4, score=5)
     assert ratings_changed_since(loaded)
 
-    Rating.objects.filter(viewer_id=1, movie_id=4).delete()
+    ratings_delete(ratings=Rating.objects.filter(viewer_id=1, movie_id=4))
     now = rating_snapshot()
-    Rating.objects.filter(viewer_id=3, movie_id=3).delete()
+    ratings_delete(ratings=Rating.objects.filter(viewer_id=3, movie_id=3))
     assert ratings_changed_since(now)
 
 
+def test_deleting_a_movie_is_a_change(loaded) -> None:
+    movies_delete(movies=Movie.objects.filter(id=3))
+
+    assert ratings_changed_since(loaded)
+
+
 def test_a_snapshot_without_a_version_counts_as_changed(loaded) -> None:
-    old_style = {key: value for key, value in loaded.items() if key != "ratings_changed_at"}
+    old_style = {key: value for key, value in loaded.items() if key != "history_version_total"}
     assert ratings_changed_since(old_style)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from ingestion.models import Rating
+from ingestion.services import rating_upsert, ratings_delete
 from recommender.models import ModelRun
 from recommender.services import serving
 from recommender.services.training import model_run_create, model_run_execute, model_run_rollback
@@ -55,7 +54,7 @@ def test_reasons_name_the_rated_movie(trained) -> None:
 def test_a_new_rating_changes_the_next_answer(trained) -> None:
     first = recommend(3).recommendations[0].item_id
 
-    Rating.objects.create(viewer_id=3, movie_id=first, score=5, rated_at=dt.datetime.now(dt.UTC))
+    rating_upsert(viewer_id=3, movie_id=first, score=5)
 
     assert first not in [item.item_id for item in recommend(3).recommendations]
 
@@ -125,7 +124,8 @@ def test_answers_are_cached_until_the_history_changes(trained, monkeypatch) -> N
     assert recommend(3) == first
     assert len(calls) == 1
 
-    Rating.objects.filter(viewer_id=3).order_by("id").first().delete()
+    oldest = Rating.objects.filter(viewer_id=3).order_by("id").first()
+    ratings_delete(ratings=Rating.objects.filter(pk=oldest.pk))
     recommend(3)
     assert len(calls) == 2
 
@@ -138,21 +138,36 @@ def test_a_cached_answer_costs_one_small_query(trained, django_assert_num_querie
         assert recommend(3) == first
 
 
-def test_a_rating_edited_outside_the_api_misses_the_cache(trained, monkeypatch) -> None:
+def test_ratings_changed_in_the_admin_miss_the_cache(trained, staff_client, monkeypatch) -> None:
     pipeline = serving.active_model().pipeline
     calls = []
     original = pipeline.recommend
     monkeypatch.setattr(pipeline, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))
-    recommend(3)
     rating = Rating.objects.filter(viewer_id=3).order_by("id").first()
-    rating.score = 6 - rating.score  # as the admin's change form saves it
-    rating.save()
-
     recommend(3)
     recommend(4)
-    recommend(4)
 
-    assert len(calls) == 3  # viewer 3 twice (history changed), viewer 4 once
+    response = staff_client.post(
+        f"/admin/ingestion/rating/{rating.pk}/change/",
+        {
+            "score": 6 - rating.score,
+            "rated_at_0": rating.rated_at.date().isoformat(),
+            "rated_at_1": rating.rated_at.time().strftime("%H:%M:%S"),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    recommend(3)  # recomputed: its history changed
+    recommend(4)  # cached
+    assert len(calls) == 3
+
+    staff_client.post(f"/admin/ingestion/rating/{rating.pk}/delete/", {"post": "yes"})
+    recommend(3)
+    assert len(calls) == 4
+
+    movie = Rating.objects.filter(viewer_id=4).order_by("id").first().movie_id
+    staff_client.post(f"/admin/ingestion/movie/{movie}/delete/", {"post": "yes"})
+    recommend(4)
+    assert len(calls) == 5
 
 
 def test_the_result_cache_can_be_turned_off(trained, settings, monkeypatch) -> None:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ingestion', '0002_rating_updated_at'),
+        ('ingestion', '0001_initial'),
     ]
 
     operations = [
