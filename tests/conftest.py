@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import shutil
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,34 @@ def fast_params() -> dict:
         ),
     )
     return {"pipeline": config.to_dict(), "neighbors_per_item": 5, "popular_items": 10}
+
+
+@pytest.fixture
+def trained(synthetic_ratings, fast_params):
+    """One small run over the synthetic ratings, trained in this process and active."""
+    from recommender.services.training import model_run_create, model_run_execute
+
+    run = model_run_create(triggered_by="test", params=fast_params)
+    return model_run_execute(run_id=run.id)
+
+
+@pytest.fixture
+def fast_defaults(monkeypatch, fast_params) -> None:
+    """Runs created with the default parameters (commands, Retrain now, the schedule) are
+    the small test pipeline."""
+    from recommender.services import training
+
+    defaults = training.default_params
+    monkeypatch.setattr(training, "default_params", lambda: {**defaults(), **fast_params})
+
+
+@pytest.fixture
+def eager() -> Iterator[None]:
+    """Celery runs tasks in-process, as with no broker, even in the CI pass that has one."""
+    from videorec_site import celery_app
+
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager = conf.task_eager_propagates = True
+    yield
+    conf.task_always_eager, conf.task_eager_propagates = saved

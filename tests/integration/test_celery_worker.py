@@ -136,13 +136,6 @@ def finished(run_id: int, timeout: float = 180) -> ModelRun:
     return wait_until(done, f"run {run_id} to finish", timeout)
 
 
-@pytest.fixture
-def small_pipeline(monkeypatch, fast_params) -> None:
-    """Runs created by the request services train the small test pipeline."""
-    defaults = training.default_params
-    monkeypatch.setattr(training, "default_params", lambda: {**defaults(), **fast_params})
-
-
 def test_an_enqueued_retrain_completes_on_the_worker(
     start_worker, synthetic_ratings, fast_params, tmp_path: Path
 ) -> None:
@@ -243,7 +236,7 @@ def test_a_worker_killed_midway_leaves_the_run_failed_and_the_old_model_serving(
 
 
 def test_retrains_requested_at_once_run_once_and_activate_one_run(
-    start_worker, synthetic_ratings, small_pipeline
+    start_worker, synthetic_ratings, fast_defaults
 ) -> None:
     start_worker()
     barrier = threading.Barrier(4)

@@ -43,11 +43,6 @@ from recommender.services.training import (
 )
 
 
-@pytest.fixture
-def trained(synthetic_ratings, fast_params) -> ModelRun:
-    return model_run_execute(run_id=model_run_create(triggered_by="test", params=fast_params).id)
-
-
 def recommended(client, viewer: int = 3) -> list[int]:
     response = client.get(f"/recommend/{viewer}")
     assert response.status_code == 200

@@ -26,8 +26,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ingestion.models import Rating
-from recommender.models import ModelRun
-from recommender.services.training import model_run_create, model_run_execute
 from videorec_site.wsgi import application
 
 #: Generated requests per operation and mode (valid / invalid input); the whole run stays
@@ -39,11 +37,6 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-
-
-@pytest.fixture
-def trained(synthetic_ratings, fast_params) -> ModelRun:
-    return model_run_execute(run_id=model_run_create(triggered_by="test", params=fast_params).id)
 
 
 @pytest.fixture

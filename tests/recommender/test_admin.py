@@ -6,15 +6,8 @@ import pytest
 from django.urls import reverse
 
 from recommender.models import ItemNeighbor, ModelRun, PopularItem
-from recommender.services.training import model_run_create, model_run_execute
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def trained(synthetic_ratings, fast_params) -> ModelRun:
-    run = model_run_create(triggered_by="test", params=fast_params)
-    return model_run_execute(run_id=run.id)
 
 
 @pytest.mark.parametrize(

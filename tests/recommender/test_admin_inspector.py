@@ -8,17 +8,10 @@ import pytest
 from django.urls import reverse
 
 from ingestion.models import Rating
-from recommender.models import ItemNeighbor, ModelRun
+from recommender.models import ItemNeighbor
 from recommender.services.serving import recommendations_for_viewers
-from recommender.services.training import model_run_create, model_run_execute
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def trained(synthetic_ratings, fast_params) -> ModelRun:
-    run = model_run_create(triggered_by="test", params=fast_params)
-    return model_run_execute(run_id=run.id)
 
 
 def movie_page(client, movie_id: int) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
@@ -37,24 +35,6 @@ def train(synthetic_ratings, fast_params):
         return model_run_execute(run_id=run.id, **options)
 
     return train_
-
-
-@pytest.fixture
-def fast_defaults(monkeypatch, fast_params) -> None:
-    """Runs created without parameters (the "Retrain now" button) use the fast ones."""
-    defaults = training.default_params
-
-    monkeypatch.setattr(training, "default_params", lambda: {**defaults(), **fast_params})
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    """Tasks run in-process, as with no broker, even in the CI pass that has one."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
 
 
 def run_action(client, action: str, runs: list[ModelRun]):

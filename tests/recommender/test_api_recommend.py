@@ -7,7 +7,6 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from ingestion.models import Rating
-from recommender.models import ModelRun
 from recommender.services.training import model_run_create, model_run_execute
 
 pytestmark = pytest.mark.django_db
@@ -16,11 +15,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()
-
-
-@pytest.fixture
-def trained(synthetic_ratings, fast_params) -> ModelRun:
-    return model_run_execute(run_id=model_run_create(triggered_by="test", params=fast_params).id)
 
 
 def test_recommendations_follow_the_contract(api, trained) -> None:

@@ -12,16 +12,9 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from recommender import tasks
 from recommender.models import ModelRun
-from recommender.services import serving, training
+from recommender.services import serving
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def small_pipeline(monkeypatch, fast_params):
-    """The commands train with the defaults; make those the small test pipeline."""
-    defaults = training.default_params
-    monkeypatch.setattr(training, "default_params", lambda: {**defaults(), **fast_params})
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_defaults")]
 
 
 def run_command(*args: str) -> str:

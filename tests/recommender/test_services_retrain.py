@@ -38,26 +38,8 @@ from recommender.services.training import (
     retrain_request,
     retrain_scheduled,
 )
-from videorec_site import celery_app
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def eager():
-    """Eager even in the CI pass that configures a broker."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
-
-
-@pytest.fixture
-def small_pipeline(monkeypatch, fast_params) -> None:
-    """Runs created by the request services train the small test pipeline."""
-    defaults = training.default_params
-    monkeypatch.setattr(training, "default_params", lambda: {**defaults(), **fast_params})
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager")]
 
 
 @pytest.fixture
@@ -116,7 +98,7 @@ def test_a_run_whose_worker_died_does_not_block_the_next_request(
     assert dead.status == "failed"
 
 
-def test_without_a_broker_the_request_trains_in_process(synthetic_ratings, small_pipeline) -> None:
+def test_without_a_broker_the_request_trains_in_process(synthetic_ratings, fast_defaults) -> None:
     request = retrain_request(triggered_by="test")
 
     assert request.created
@@ -124,7 +106,7 @@ def test_without_a_broker_the_request_trains_in_process(synthetic_ratings, small
 
 
 def test_a_failure_in_process_is_recorded_on_the_returned_run(
-    synthetic_ratings, small_pipeline, monkeypatch
+    synthetic_ratings, fast_defaults, monkeypatch
 ) -> None:
     def broken(self, data):
         raise MemoryError("out of memory")
@@ -372,7 +354,7 @@ def test_the_schedule_trains_when_no_run_succeeded_yet(synthetic_ratings, no_wor
 
 
 def test_the_schedule_skips_when_no_rating_changed(
-    synthetic_ratings, small_pipeline, no_worker
+    synthetic_ratings, fast_defaults, no_worker
 ) -> None:
     last = model_run_execute(run_id=model_run_create(triggered_by="test").id)
 
@@ -383,7 +365,7 @@ def test_the_schedule_skips_when_no_rating_changed(
 
 @pytest.mark.parametrize("change", ["update", "insert"])
 def test_the_schedule_retrains_after_a_rating_changed(
-    synthetic_ratings, small_pipeline, no_worker, change: str
+    synthetic_ratings, fast_defaults, no_worker, change: str
 ) -> None:
     model_run_execute(run_id=model_run_create(triggered_by="test").id)
     rated = dict(Rating.objects.filter(viewer_id=1).values_list("movie_id", "score"))

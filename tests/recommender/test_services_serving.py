@@ -6,17 +6,10 @@ import pytest
 
 from ingestion.models import Rating
 from ingestion.services import rating_upsert, ratings_delete
-from recommender.models import ModelRun
 from recommender.services import serving
 from recommender.services.training import model_run_create, model_run_execute, model_run_rollback
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def trained(synthetic_ratings, fast_params) -> ModelRun:
-    run = model_run_create(triggered_by="test", params=fast_params)
-    return model_run_execute(run_id=run.id)
 
 
 def recommend(viewer_id: int, topk: int = 10, **kwargs) -> serving.ViewerRecommendations:

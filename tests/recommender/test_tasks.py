@@ -8,19 +8,8 @@ from recommender import tasks
 from recommender.engine.pipeline import RecommenderPipeline
 from recommender.models import ModelRun
 from recommender.services.training import model_run_create
-from videorec_site import celery_app
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def eager():
-    """Eager even in the CI pass that configures a broker."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.task_eager_propagates
-    conf.task_always_eager = conf.task_eager_propagates = True
-    yield
-    conf.task_always_eager, conf.task_eager_propagates = saved
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager")]
 
 
 def test_retrain_chain_runs_every_stage(synthetic_ratings, fast_params) -> None:
