@@ -31,6 +31,11 @@ def main() -> None:
     parser.add_argument("--database-url", default=f"sqlite:///{REPO / 'db.sqlite3'}")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--throttle-rate",
+        default="",
+        help="THROTTLE_ANON_RATE for the run, e.g. 100000000/minute (default: throttling off)",
+    )
     args = parser.parse_args()
     os.environ.update(
         {
@@ -41,7 +46,7 @@ def main() -> None:
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": args.database_url,
             "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(REPO / "media")),
-            "THROTTLE_ANON_RATE": "",
+            "THROTTLE_ANON_RATE": args.throttle_rate,
             "THROTTLE_USER_RATE": "",
             "LOG_LEVEL": "WARNING",
         }
@@ -80,8 +85,9 @@ def main() -> None:
             per_request[name].append((time.perf_counter() - started) / len(batch) * 1000)
     healthz = statistics.median(per_request["healthz"])
     recommend = statistics.median(per_request["recommend"])
+    throttling = f"anonymous throttle {args.throttle_rate}" if args.throttle_rate else "no throttle"
     print(
-        f"Median of {args.repeat} rounds of {args.requests:,} requests: cached "
+        f"{throttling}; median of {args.repeat} rounds of {args.requests:,} requests: cached "
         f"/recommend {recommend:.3f} ms, /healthz {healthz:.3f} ms per request "
         f"({recommend / healthz:.2f}× the cost)."
     )

@@ -164,8 +164,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "EXCEPTION_HANDLER": "videorec_site.api_errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "videorec_site.throttling.AnonFixedWindowThrottle",
+        "videorec_site.throttling.UserFixedWindowThrottle",
     ],
     # An empty rate turns that throttle off (DRF then skips its cache round trips).
     "DEFAULT_THROTTLE_RATES": {

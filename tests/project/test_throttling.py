@@ -1,0 +1,55 @@
+"""Fixed-window throttles: DRF's clients and rates, one counter per client and window."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from videorec_site.throttling import AnonFixedWindowThrottle, UserFixedWindowThrottle
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def clock(monkeypatch) -> list[float]:
+    now = [1_000_040.0]  # 20 s into a minute (1,000,020 is a multiple of 60)
+    monkeypatch.setattr(AnonFixedWindowThrottle, "timer", lambda self: now[0])
+    monkeypatch.setattr(UserFixedWindowThrottle, "timer", lambda self: now[0])
+    cache.clear()
+    yield now
+    cache.clear()
+
+
+def test_a_client_gets_its_rate_per_window_then_429_with_retry_after(clock, monkeypatch) -> None:
+    monkeypatch.setattr(AnonFixedWindowThrottle, "THROTTLE_RATES", {"anon": "3/minute"})
+    client = APIClient()
+
+    statuses = [client.get("/").status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+    refused = client.get("/")
+    assert refused["Retry-After"] == "40"  # the rest of this minute
+    assert "throttled" in refused.json()["detail"].lower()
+
+    clock[0] += 40  # the next window
+    assert client.get("/").status_code == 200
+    # Another client has its own count.
+    assert APIClient(REMOTE_ADDR="10.0.0.9").get("/").status_code == 200
+
+
+def test_the_count_is_one_small_cache_entry_per_client_and_window(clock, monkeypatch) -> None:
+    monkeypatch.setattr(AnonFixedWindowThrottle, "THROTTLE_RATES", {"anon": "1000/minute"})
+    client = APIClient()
+    for _ in range(50):
+        client.get("/")
+
+    throttle = AnonFixedWindowThrottle()
+    key = f"throttle_anon_127.0.0.1:{int(clock[0] // 60)}"
+    assert throttle.cache.get(key) == 50
+
+
+def test_an_empty_rate_turns_the_throttle_off(clock, monkeypatch) -> None:
+    monkeypatch.setattr(AnonFixedWindowThrottle, "THROTTLE_RATES", {"anon": None})
+    client = APIClient()
+    assert {client.get("/").status_code for _ in range(5)} == {200}
