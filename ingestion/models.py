@@ -77,8 +77,6 @@ class Rating(models.Model):
         validators=[MinValueValidator(MIN_SCORE), MaxValueValidator(MAX_SCORE)],
     )
     rated_at = models.DateTimeField()
-    # When the row was last written (not when the viewer rated): the scheduled retrain
-    # compares its maximum with the last run's to notice updated ratings, not only new ones.
 
     class Meta:
         constraints = [

@@ -40,8 +40,9 @@ def rating_snapshot() -> dict[str, object]:
     ``max_rating_id`` pins the rows of a run, so that every stage of a retrain reads the
     same ratings even while new ones arrive through the API. ``history_version_total``
     (the sum of every viewer's ``history_version``, which each insert, update or deletion
-    of a rating increments) together with the count and ``max_rating_id`` tells whether
-    the ratings changed since another snapshot.
+    of a rating increments) together with the counts and ``max_rating_id`` tells whether
+    the ratings changed since another snapshot (a deleted viewer lowers the total, hence
+    the viewer count too).
     """
     newest = Rating.objects.order_by("-rated_at").values_list("rated_at", flat=True).first()
     return {
@@ -56,7 +57,7 @@ def rating_snapshot() -> dict[str, object]:
 
 
 #: The snapshot entries that change whenever a rating is inserted, updated or deleted.
-RATING_VERSION_KEYS = ("ratings", "max_rating_id", "history_version_total")
+RATING_VERSION_KEYS = ("ratings", "viewers", "max_rating_id", "history_version_total")
 
 
 def ratings_changed_since(snapshot: dict[str, object]) -> bool:

@@ -208,7 +208,7 @@ def _write(data: sources.MovieLensData, progress: ImportProgress | None) -> tupl
         on_batch=stage("ratings", len(ratings)),
     )
     if counts.created or counts.updated:
-        # Bulk writes bypass the Rating signals; a load that changed anything is rare
+        # Bulk writes go around rating_upsert; a load that changed anything is rare
         # enough to simply invalidate every viewer's cached answers.
         viewer_histories_changed(viewer_ids=None)
     return counts.created, counts.updated
@@ -253,7 +253,7 @@ def viewer_histories_changed(*, viewer_ids: Iterable[int] | None) -> None:
     Cached recommendations are keyed by ``Viewer.history_version`` and the nightly retrain
     compares its total, so every write of ratings (the services here, the admin, bulk
     loads) calls this in the same transaction. Deleting a viewer needs no call: the
-    viewer, their ratings and their version go together.
+    viewer, their ratings and their version go together (and the viewer count changes).
     """
     viewers = Viewer.objects.all()
     if viewer_ids is not None:
@@ -272,7 +272,11 @@ def rating_upsert(
     if not Movie.objects.filter(id=movie_id).exists():
         raise UnknownMovie(f"movie {movie_id} does not exist")
     with transaction.atomic():
-        Viewer.objects.get_or_create(id=viewer_id)
+        # A viewer deleted and created again must not reuse its predecessor's versions
+        # (cached answers are keyed by them): a new viewer's count starts at the clock.
+        Viewer.objects.get_or_create(
+            id=viewer_id, defaults={"history_version": time.time_ns() // 1000}
+        )
         rating, created = Rating.objects.update_or_create(
             viewer_id=viewer_id,
             movie_id=movie_id,
@@ -294,8 +298,14 @@ def ratings_delete(*, ratings: QuerySet[Rating]) -> int:
 def movies_delete(*, movies: QuerySet[Movie]) -> None:
     """Delete these movies and their ratings; the histories of whoever rated them change."""
     with transaction.atomic():
-        viewer_ids = set(
-            Rating.objects.filter(movie__in=movies).values_list("viewer_id", flat=True)
+        # Locked first: a rating inserted meanwhile either is seen below or waits and fails.
+        movie_ids = list(
+            Movie.objects.select_for_update()
+            .filter(pk__in=movies.values("pk"))
+            .values_list("pk", flat=True)
         )
-        movies.delete()
+        viewer_ids = set(
+            Rating.objects.filter(movie_id__in=movie_ids).values_list("viewer_id", flat=True)
+        )
+        Movie.objects.filter(pk__in=movie_ids).delete()
         viewer_histories_changed(viewer_ids=viewer_ids)

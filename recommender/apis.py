@@ -320,7 +320,10 @@ class BrokerUnavailable(APIException):
 
 STAFF_ONLY = {
     401: OpenApiResponse(ErrorSerializer, description="Authentication required."),
-    403: OpenApiResponse(ErrorSerializer, description="Staff accounts only."),
+    403: OpenApiResponse(
+        ErrorSerializer,
+        description="Staff with the model-run permission only (view to read, change to retrain).",
+    ),
 }
 
 

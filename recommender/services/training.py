@@ -49,7 +49,6 @@ StageCallback = Callable[[ModelRun], None]
 
 #: Metric that decides whether a new run may replace the active one.
 GATE_METRIC = "ndcg@10"
-#: A run in one of these states is a retrain in flight: at most one at a time.
 #: Keys of the PostgreSQL advisory locks that serialise retrain requests and activations.
 RETRAIN_LOCK_KEY = 0x56524543  # "VREC"
 ACTIVATION_LOCK_KEY = RETRAIN_LOCK_KEY + 1

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from movielens_files import TINY_RATINGS, write_grouplens
 
-from ingestion.models import Movie, Rating
+from ingestion.models import Movie, Rating, Viewer
 from ingestion.selectors import rating_snapshot, ratings_changed_since
 from ingestion.services import movielens_import, movies_delete, rating_upsert, ratings_delete
 
@@ -49,16 +49,31 @@ def test_new_and_deleted_ratings_are_changes(loaded) -> None:
     rating_upsert(viewer_id=1, movie_id=4, score=5)
     assert ratings_changed_since(loaded)
 
-    ratings_delete(ratings=Rating.objects.filter(viewer_id=1, movie_id=4))
     now = rating_snapshot()
     ratings_delete(ratings=Rating.objects.filter(viewer_id=3, movie_id=3))
     assert ratings_changed_since(now)
+    assert rating_snapshot()["history_version_total"] > now["history_version_total"]
 
 
-def test_deleting_a_movie_is_a_change(loaded) -> None:
+def test_deleting_a_movie_changes_the_history_of_everyone_who_rated_it(loaded) -> None:
+    raters = set(Rating.objects.filter(movie_id=3).values_list("viewer_id", flat=True))
+    before = dict(Viewer.objects.values_list("id", "history_version"))
+
     movies_delete(movies=Movie.objects.filter(id=3))
 
+    after = dict(Viewer.objects.values_list("id", "history_version"))
+    assert raters and {v for v in after if after[v] > before[v]} == raters
     assert ratings_changed_since(loaded)
+
+
+def test_a_deleted_viewer_is_a_change_and_never_reuses_a_version(loaded) -> None:
+    old = Viewer.objects.get(id=1).history_version
+    Viewer.objects.filter(id=1).delete()
+    assert ratings_changed_since(loaded)
+
+    rating_upsert(viewer_id=1, movie_id=1, score=3)
+
+    assert Viewer.objects.get(id=1).history_version > old + 1
 
 
 def test_a_snapshot_without_a_version_counts_as_changed(loaded) -> None:

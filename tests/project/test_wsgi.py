@@ -11,8 +11,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 PROBE = """
-import json
+import json, os
 import videorec_site.wsgi
+pools = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+assert all(os.environ[name] == "1" for name in pools), [os.environ.get(n) for n in pools]
 import lightgbm, numpy
 numpy.ones((64, 64)) @ numpy.ones((64, 64))
 from threadpoolctl import threadpool_info
