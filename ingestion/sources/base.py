@@ -47,7 +47,7 @@ class MovieLensData:
 class SourceFiles:
     """Named raw files of one data set, and the checksum of everything read."""
 
-    def __init__(self, read: Callable[[str], bytes | None], display: Callable[[str], str]):
+    def __init__(self, read: Callable[[str], bytes | None], display: Callable[[str], str]) -> None:
         self._read = read
         self._display = display
         self._digest = hashlib.sha256()
@@ -76,6 +76,8 @@ class SourceFiles:
 
 
 def folder_files(folder: Path) -> SourceFiles:
+    """The files of a folder, named as they are (``u.data``)."""
+
     def read(member: str) -> bytes | None:
         path = folder / member
         return path.read_bytes() if path.exists() else None
@@ -84,6 +86,7 @@ def folder_files(folder: Path) -> SourceFiles:
 
 
 def zip_files(archive: zipfile.ZipFile, prefix: str, label: str) -> SourceFiles:
+    """The members under ``prefix`` of an open zip, named ``<label>:<prefix><member>``."""
     names = set(archive.namelist())
 
     def read(member: str) -> bytes | None:
@@ -99,6 +102,7 @@ def zip_files(archive: zipfile.ZipFile, prefix: str, label: str) -> SourceFiles:
 
 
 def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -107,6 +111,7 @@ def sha256_of(path: Path) -> str:
 
 
 def open_zip(path: Path) -> zipfile.ZipFile:
+    """The zip at ``path``; a missing or unreadable file is a :class:`DataFormatError`."""
     try:
         return zipfile.ZipFile(path)
     except FileNotFoundError as exc:

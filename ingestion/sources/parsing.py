@@ -125,6 +125,7 @@ def integer_column(
 
 
 def text_column(values: pd.Series, name: str, what: str, *, max_length: int) -> pd.Series:
+    """Stripped texts of at most ``max_length`` characters."""
     text = values.str.strip()
     too_long = text.str.len() > max_length
     if too_long.any():
@@ -134,6 +135,7 @@ def text_column(values: pd.Series, name: str, what: str, *, max_length: int) -> 
 
 
 def check_unique_ids(ids: pd.Series, name: str, what: str) -> None:
+    """Refuse an id that appears on a second line, naming both lines."""
     repeated = ids.duplicated()
     if repeated.any():
         line = int(repeated.idxmax())
@@ -144,6 +146,7 @@ def check_unique_ids(ids: pd.Series, name: str, what: str) -> None:
 
 
 def check_known_ids(ids: pd.Series, known: frozenset[int], name: str, what: str) -> None:
+    """Refuse a reference to an id outside ``known``."""
     unknown = ~ids.isin(known)
     if unknown.any():
         line = int(unknown.idxmax())
@@ -151,6 +154,7 @@ def check_known_ids(ids: pd.Series, known: frozenset[int], name: str, what: str)
 
 
 def date_column(values: pd.Series, name: str, what: str) -> pd.Series:
+    """GroupLens dates (``01-Jan-1995``) as ``datetime.date``; blanks become None."""
     text = values.str.strip()
     blank = text == ""
     parsed = pd.to_datetime(text.mask(blank), format="%d-%b-%Y", errors="coerce")
@@ -164,6 +168,7 @@ def date_column(values: pd.Series, name: str, what: str) -> pd.Series:
 
 
 def parse_viewers(files: SourceFiles, member: str, *, sep: str, header: bool) -> pd.DataFrame:
+    """The viewer file: id, age, gender, occupation, zip code (both layouts)."""
     name = files.name(member)
     table = read_table(files, member, sep=sep, fields=5, encoding="latin-1", header=header)
     ids = integer_column(table[0], name, "user id", low=1, high=MAX_ID)
@@ -193,6 +198,8 @@ def parse_ratings(
     movie_ids: frozenset[int],
     viewer_ids: frozenset[int],
 ) -> pd.DataFrame:
+    """The rating file: viewer, movie, score 1–5, unix time; each pair rated once, and
+    only movies and viewers in ``movie_ids`` / ``viewer_ids``."""
     name = files.name(member)
     table = read_table(
         files, member, sep="\t", fields=4, encoding="latin-1", header=header, integers=True
