@@ -13,13 +13,15 @@ INSTALLED := $(VENV)/.installed
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(INSTALLED): requirements.txt
+# A development checkout gets the runtime set and the test and lint tools; the production
+# image installs requirements.txt alone.
+$(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
-install: $(INSTALLED)  ## create .venv and install requirements.txt
+install: $(INSTALLED)  ## create .venv and install requirements-dev.txt (runtime + tests)
 
 migrate: install  ## apply database migrations
 	$(PY) manage.py migrate --noinput
@@ -53,9 +55,10 @@ beat: migrate  ## the Celery beat scheduler: nightly retrain, stale-run reaper
 	$(PY) manage.py setup_periodic_tasks
 	$(VENV)/bin/celery -A videorec_site beat --loglevel INFO
 
-lint: install  ## ruff
+lint: install  ## ruff and the import contracts (pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -63,6 +66,7 @@ format: install  ## apply ruff's fixes and formatting
 
 test: install  ## lint, then the whole pytest suite
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:  ## remove the venv, caches and the local SQLite database

@@ -19,11 +19,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from videorec_site.api_schema import BODY_ERRORS, ERROR_RESPONSES, NOT_FOUND, ErrorSerializer
+from common.api.schema import BODY_ERRORS, ERROR_RESPONSES, NOT_FOUND, ErrorSerializer
+from common.ids import MAX_ID
 
 from .models import MAX_SCORE, MIN_SCORE, Movie, Rating, Viewer
 from .services import UnknownMovie, rating_upsert
-from .sources import MAX_ID
 
 
 class RatingCreateApi(APIView):

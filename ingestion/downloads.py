@@ -16,7 +16,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from .sources import RECBOLE_REQUIREMENT, RECBOLE_WHEEL_NAME, RECBOLE_WHEEL_SHA256, sha256_of
+from .sources.base import sha256_of
+from .sources.recbole import RECBOLE_REQUIREMENT, RECBOLE_WHEEL_NAME, RECBOLE_WHEEL_SHA256
 
 logger = logging.getLogger(__name__)
 

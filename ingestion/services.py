@@ -21,14 +21,18 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from . import downloads, sources
-from .bulk import UnsupportedDatabase, upsert_frame
+from common.bulk import UnsupportedDatabase, upsert_frame
+
+from . import downloads
 from .models import DatasetImport, Genre, Movie, Rating, Viewer
+from .sources.base import DataFormatError, MovieLensData
+from .sources.grouplens import read_grouplens_folder, read_grouplens_zip
+from .sources.recbole import RECBOLE_REQUIREMENT, read_recbole_wheel
 
 logger = logging.getLogger(__name__)
 
 Source = DatasetImport.Source
-Reader = Callable[..., sources.MovieLensData]
+Reader = Callable[..., MovieLensData]
 
 
 class ImportProgress(Protocol):
@@ -72,24 +76,24 @@ def movielens_source_resolve(*, source: str, path: Path | None = None) -> Resolv
     cache = download_cache()
     if source == Source.PATH:
         folder = Path(path) if path else default_folder()
-        return ResolvedSource(Source.PATH, str(folder), folder, sources.read_grouplens_folder)
+        return ResolvedSource(Source.PATH, str(folder), folder, read_grouplens_folder)
     if source == Source.ZIP:
         if path is None:
             raise ValueError("the zip source needs the path of ml-100k.zip")
-        return ResolvedSource(Source.ZIP, str(path), Path(path), sources.read_grouplens_zip)
+        return ResolvedSource(Source.ZIP, str(path), Path(path), read_grouplens_zip)
     if source == Source.GROUPLENS:
         url = settings.VIDEOREC_GROUPLENS_URL
         archive = downloads.download_grouplens_zip(
             cache, url=url, timeout=settings.VIDEOREC_DOWNLOAD_TIMEOUT
         )
-        return ResolvedSource(Source.GROUPLENS, url, archive, sources.read_grouplens_zip)
+        return ResolvedSource(Source.GROUPLENS, url, archive, read_grouplens_zip)
     if source == Source.PYPI:
         wheel = downloads.download_recbole_wheel(cache)
         return ResolvedSource(
             Source.PYPI,
-            f"{sources.RECBOLE_REQUIREMENT} ({wheel})",
+            f"{RECBOLE_REQUIREMENT} ({wheel})",
             wheel,
-            sources.read_recbole_wheel,
+            read_recbole_wheel,
         )
     if source != Source.AUTO:
         raise ValueError(f"unknown source {source!r}")
@@ -141,7 +145,7 @@ def movielens_import(
         record.ratings_created, record.ratings_updated = counts
         timings["write"] = _lap(clock)
     except (
-        sources.DataFormatError,
+        DataFormatError,
         downloads.DownloadError,
         UnsupportedDatabase,
         DatabaseError,
@@ -167,7 +171,7 @@ def _finish(
     record.save()
 
 
-def _write(data: sources.MovieLensData, progress: ImportProgress | None) -> tuple[int, int]:
+def _write(data: MovieLensData, progress: ImportProgress | None) -> tuple[int, int]:
     def stage(name: str, total: int) -> Callable[[int], None] | None:
         if progress is None:
             return None

@@ -107,7 +107,7 @@ class WorkerStatus:
 
 def tasks_run_in_process() -> bool:
     """True when Celery executes tasks eagerly in the caller (no broker configured)."""
-    from videorec_site import celery_app
+    from celery import current_app as celery_app
 
     return bool(celery_app.conf.task_always_eager)
 
@@ -117,7 +117,7 @@ def celery_workers(*, timeout: float = 0.5) -> WorkerStatus:
 
     A broker that is down is reported, not raised: the dashboard must still render.
     """
-    from videorec_site import celery_app
+    from celery import current_app as celery_app
 
     if tasks_run_in_process():
         return WorkerStatus(mode="eager", detail="no broker: tasks run in-process")

@@ -3,18 +3,13 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from common.monitoring import metrics_view
 from ingestion.apis import MovieViewSet, RatingCreateApi, ViewerDetailApi
 from recommender.admin_views import dashboard_view
-from recommender.apis import (
-    HealthApi,
-    ModelRunDetailApi,
-    ModelRunListCreateApi,
-    ReadinessApi,
-    RecommendApi,
-    ServiceInfoApi,
-    SimilarMoviesApi,
-)
-from videorec_site.monitoring import metrics_view
+from recommender.apis.model_runs import ModelRunDetailApi, ModelRunListCreateApi
+from recommender.apis.recommendations import RecommendApi
+from recommender.apis.service import HealthApi, ReadinessApi, ServiceInfoApi
+from recommender.apis.similar import SimilarMoviesApi
 
 router = SimpleRouter()
 router.register("api/movies", MovieViewSet, basename="movie")
@@ -39,7 +34,7 @@ urlpatterns = [
 ]
 
 # Errors outside DRF answer in the API's JSON shape too (the admin keeps its HTML pages).
-handler400 = "videorec_site.api_errors.bad_request"
-handler403 = "videorec_site.api_errors.permission_denied"
-handler404 = "videorec_site.api_errors.page_not_found"
-handler500 = "videorec_site.api_errors.server_error"
+handler400 = "common.api.errors.bad_request"
+handler403 = "common.api.errors.permission_denied"
+handler404 = "common.api.errors.page_not_found"
+handler500 = "common.api.errors.server_error"

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +28,7 @@ from ingestion import selectors as data_selectors
 from ingestion.models import Genre, Movie, Rating
 
 from ..models import ModelRun
+from ..serializers import RecommendationsSerializer
 
 if TYPE_CHECKING:
     from recommender.engine.pipeline import RecommendationBatch, RecommenderPipeline
@@ -76,30 +77,9 @@ class ViewerRecommendations:
     model_run: int | None
     cold_start: bool
     recommendations: list[RecommendedItem]
-
-    def as_dict(self) -> dict:
-        """The API's JSON shape; ``dataclasses.asdict`` deep-copies and costs 10× more."""
-        return {
-            "user_id": self.user_id,
-            "model_run": self.model_run,
-            "cold_start": self.cold_start,
-            "recommendations": [
-                {
-                    "item_id": item.item_id,
-                    "title": item.title,
-                    "score": item.score,
-                    "reasons": [
-                        {
-                            "source": reason.source,
-                            "text": reason.text,
-                            "because_item_id": reason.because_item_id,
-                        }
-                        for reason in item.reasons
-                    ],
-                }
-                for item in self.recommendations
-            ],
-        }
+    #: The API body: RecommendationsSerializer's rendering, made by the service when it
+    #: computes the answer and cached with it, so a cached answer is never rendered again.
+    representation: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -209,7 +189,7 @@ def recommendations_for_viewers(
         if genres:
             outside = _movies_outside(genres)
             exclude = {v: {*exclude.get(v, ()), *outside} for v in viewer_ids}
-        return _popular_without_model(viewer_ids, topk, histories, exclude)
+        return _rendered(_popular_without_model(viewer_ids, topk, histories, exclude))
     # The versions are read before the histories: an answer is then never stored under
     # a version older than the history it was computed from.
     use_cache = bool(settings.VIDEOREC_RESULT_CACHE_SECONDS)
@@ -233,7 +213,7 @@ def recommendations_for_viewers(
     )
     fresh = {
         result.user_id: result
-        for result in _describe(batch, model, set(histories["user_id"].tolist()))
+        for result in _rendered(_describe(batch, model, set(histories["user_id"].tolist())))
     }
     if keys:
         answers = {keys[viewer]: result for viewer, result in fresh.items()}
@@ -250,6 +230,15 @@ def _cached_answers(keys: list[str]) -> dict[str, ViewerRecommendations]:
         caches["process"].set_many(shared, settings.VIDEOREC_RESULT_CACHE_SECONDS)
         found |= shared
     return found
+
+
+def _rendered(results: list[ViewerRecommendations]) -> list[ViewerRecommendations]:
+    """The answers with their API body, rendered in one pass (a serializer copies its
+    fields when it is created: once for the batch, not once per viewer)."""
+    bodies = RecommendationsSerializer(results, many=True).data
+    return [
+        replace(result, representation=body) for result, body in zip(results, bodies, strict=True)
+    ]
 
 
 def _histories(viewer_ids: Sequence[int], all_viewers: bool) -> pd.DataFrame:
@@ -278,7 +267,8 @@ def _cache_keys(
             # Hashed: filters are client input, and cache keys must stay short and plain.
             wanted = f"{options}:{sorted(genres)}:{sorted(exclude.get(viewer, ()))}"
             options = hashlib.blake2b(wanted.encode(), digest_size=12).hexdigest()
-        keys[viewer] = f"recs:{namespace}:{viewer}:{versions.get(viewer, 'new')}:{options}"
+        # "v2": answers carry their rendered body; a new layout must not read older ones.
+        keys[viewer] = f"recs:v2:{namespace}:{viewer}:{versions.get(viewer, 'new')}:{options}"
     return keys
 
 

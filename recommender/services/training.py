@@ -31,8 +31,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from common.bulk import upsert_frame
 from ingestion import selectors as data_selectors
-from ingestion.bulk import upsert_frame
 from recommender.engine.artifacts import ArtifactError, load_pipeline, save_pipeline
 from recommender.engine.data import InteractionData
 from recommender.engine.evaluation import evaluate_holdout

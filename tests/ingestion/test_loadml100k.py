@@ -19,7 +19,7 @@ from movielens_files import TINY_RATINGS, write_grouplens
 
 from ingestion import downloads
 from ingestion.models import DatasetImport, Genre, Movie, Rating, Viewer
-from ingestion.sources import RECBOLE_WHEEL_NAME
+from ingestion.sources.recbole import RECBOLE_WHEEL_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db(transaction=True)

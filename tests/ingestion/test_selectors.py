@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from ingestion import selectors
-from ingestion.sources import read_grouplens_folder
+from ingestion.sources.grouplens import read_grouplens_folder
 
 pytestmark = pytest.mark.django_db
 

@@ -10,14 +10,9 @@ import pandas as pd
 import pytest
 from movielens_files import TINY_ITEMS, TINY_RATINGS, TINY_USERS, write_grouplens
 
-from ingestion.sources import (
-    GROUPLENS_GENRES,
-    RECBOLE_MEMBER_DIR,
-    DataFormatError,
-    read_grouplens_folder,
-    read_grouplens_zip,
-    read_recbole_wheel,
-)
+from ingestion.sources.base import DataFormatError
+from ingestion.sources.grouplens import GROUPLENS_GENRES, read_grouplens_folder, read_grouplens_zip
+from ingestion.sources.recbole import RECBOLE_MEMBER_DIR, read_recbole_wheel
 
 
 def _write_recbole_wheel(

@@ -157,7 +157,7 @@ def test_every_variable_has_a_reader() -> None:
     readers = {
         "DJANGO_SETTINGS_MODULE": "videorec_site/wsgi.py",
         "VIDEOREC_MIGRATE_ON_START": "docker/entrypoint.sh",
-        "PROMETHEUS_MULTIPROC_DIR": "videorec_site/monitoring.py",
+        "PROMETHEUS_MULTIPROC_DIR": "common/monitoring.py",
         "WEB_CONCURRENCY": None,  # gunicorn's own variable for its worker count
     }
     settings_text = "".join(

@@ -79,7 +79,7 @@ def test_an_unreachable_cache_answers_503_and_liveness_stays_up(trained, setting
     settings.CACHES = {
         **settings.CACHES,
         "default": {
-            "BACKEND": "videorec_site.cache.RedisCache",
+            "BACKEND": "common.cache.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
         },
     }

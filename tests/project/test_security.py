@@ -70,8 +70,8 @@ def test_production_throttles_by_default_and_takes_its_rates_from_the_environmen
 
     classes, rates, debug = read()
     assert classes == [
-        "videorec_site.throttling.AnonFixedWindowThrottle",
-        "videorec_site.throttling.UserFixedWindowThrottle",
+        "common.api.throttling.AnonFixedWindowThrottle",
+        "common.api.throttling.UserFixedWindowThrottle",
     ]
     assert rates == {"anon": "3000/minute", "user": "30000/minute"}
     assert debug is False

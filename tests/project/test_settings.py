@@ -81,7 +81,7 @@ def test_services_come_from_the_environment() -> None:
     assert (seen["host"], seen["name"]) == ("db.internal", "videorec")
     assert seen["broker"] == "redis://broker.internal:6379/0"
     assert seen["eager"] is False
-    assert seen["cache"] == "videorec_site.cache.RedisCache"
+    assert seen["cache"] == "common.cache.RedisCache"
     assert seen["cache_location"] == "redis://cache.internal:6379/1"
     assert seen["debug"] is False
 

@@ -45,10 +45,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First and last: request counts and latencies by view, method and status.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "videorec_site.monitoring.RequestLogMiddleware",
+    "common.monitoring.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "videorec_site.middleware.RequestBodyLimitMiddleware",
-    "videorec_site.middleware.StoreUnavailableMiddleware",
+    "common.middleware.RequestBodyLimitMiddleware",
+    "common.middleware.StoreUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -59,7 +59,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "videorec_site.urls"
-CSRF_FAILURE_VIEW = "videorec_site.api_errors.csrf_failure"
+CSRF_FAILURE_VIEW = "common.api.errors.csrf_failure"
 WSGI_APPLICATION = "videorec_site.wsgi.application"
 ASGI_APPLICATION = "videorec_site.asgi.application"
 
@@ -113,7 +113,7 @@ CACHES = {
 }
 # Subclasses of the same backends that count gets, hits and misses (django-prometheus).
 CACHES["default"]["BACKEND"] = {
-    "django.core.cache.backends.redis.RedisCache": "videorec_site.cache.RedisCache",
+    "django.core.cache.backends.redis.RedisCache": "common.cache.RedisCache",
     "django.core.cache.backends.locmem.LocMemCache": (
         "django_prometheus.cache.backends.locmem.LocMemCache"
     ),
@@ -162,10 +162,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "EXCEPTION_HANDLER": "videorec_site.api_errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "common.api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "videorec_site.throttling.AnonFixedWindowThrottle",
-        "videorec_site.throttling.UserFixedWindowThrottle",
+        "common.api.throttling.AnonFixedWindowThrottle",
+        "common.api.throttling.UserFixedWindowThrottle",
     ],
     # An empty rate turns that throttle off (DRF then skips its cache round trips).
     "DEFAULT_THROTTLE_RATES": {
@@ -231,7 +231,7 @@ VIDEOREC_TRAINING_THREADS = env.int("VIDEOREC_TRAINING_THREADS", default=2)
 # Serving keeps each answer this long, keyed by the viewer's history (0 turns it off).
 VIDEOREC_RESULT_CACHE_SECONDS = env.int("VIDEOREC_RESULT_CACHE_SECONDS", default=600)
 
-# /metrics: who may read it (see videorec_site.monitoring.metrics_allowed).
+# /metrics: who may read it (see common.monitoring.metrics_allowed).
 VIDEOREC_METRICS_ALLOWED_NETWORKS = env.list(
     "VIDEOREC_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )

@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from videorec_site.throttling import AnonFixedWindowThrottle, UserFixedWindowThrottle
+from common.api.throttling import AnonFixedWindowThrottle, UserFixedWindowThrottle
 
 pytestmark = pytest.mark.django_db
 

@@ -1,9 +1,10 @@
 """Observability: one structured log line per request, and the Prometheus ``/metrics`` page.
 
 django-prometheus supplies the request, database and cache metrics (its middleware and
-backend wrappers are wired in the settings). This module adds what is specific to
-VideoRec: a latency histogram of recommendations, gauges of the model runs (read from the
-database when Prometheus scrapes), the view that serves them all, and who may read it.
+backend wrappers are wired in the settings). This module adds a latency histogram of
+recommendations, the view that serves every metric, and who may read it. Apps add
+collectors that read the database at scrape time with :func:`register_scrape_collector`
+(the recommender's model-run gauges: ``recommender.monitoring``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,13 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import prometheus_client
 from django.conf import settings
-from django.db import DatabaseError
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import multiprocess
-from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 request_logger = logging.getLogger("videorec.request")
@@ -58,58 +56,21 @@ def observe_recommendation(view: Callable[..., Any]) -> Callable[..., Any]:
     return timed
 
 
-class ModelRunCollector(Collector):
-    """Gauges of the model runs, read from the database at scrape time.
+#: Collectors that read shared state (the database) when scraped rather than keeping
+#: per-process values: in multi-process mode each scrape registers them once more.
+_scrape_collectors: list[Collector] = []
 
-    Read at scrape time rather than kept in process memory, every process (web, worker,
-    several hosts) reports the same numbers, and nothing has to update them.
+
+def register_scrape_collector(collector: Collector) -> None:
+    """Serve ``collector``'s metrics on ``/metrics``; registering it again does nothing.
+
+    It must implement ``describe()``: otherwise registering calls ``collect()``, which
+    would query the database while the app registry is still being set up.
     """
-
-    NAMES = (
-        "videorec_model_runs",
-        "videorec_active_model_run_id",
-        "videorec_active_model_ndcg_at_10",
-    )
-
-    def describe(self) -> Iterator[Metric]:
-        # Without describe(), registering would call collect() and query the database
-        # at import time.
-        for name in self.NAMES:
-            yield GaugeMetricFamily(name, name)
-
-    def collect(self) -> Iterator[Metric]:
-        from recommender.models import ModelRun
-
-        try:
-            by_status = dict(
-                ModelRun.objects.order_by()
-                .values_list("status")
-                .annotate(count=Count("id"))
-                .values_list("status", "count")
-            )
-            active = ModelRun.objects.filter(is_active=True).values_list("id", "metrics").first()
-        except DatabaseError:
-            # A scrape while the database is away still serves the process metrics;
-            # django-prometheus' error counters show the outage.
-            return
-        runs = GaugeMetricFamily("videorec_model_runs", "Model runs by status.", labels=["status"])
-        for status in ModelRun.Status.values:
-            runs.add_metric([status], by_status.get(status, 0))
-        yield runs
-        run_id, metrics = active or (0, {})
-        yield GaugeMetricFamily(
-            "videorec_active_model_run_id", "Id of the serving model run (0: none).", run_id
-        )
-        ndcg = metrics.get("system", {}).get("ndcg@10") if active else None
-        yield GaugeMetricFamily(
-            "videorec_active_model_ndcg_at_10",
-            "Offline NDCG@10 of the serving model run (NaN: none or not evaluated).",
-            float("nan") if ndcg is None else ndcg,
-        )
-
-
-_model_runs = ModelRunCollector()
-prometheus_client.REGISTRY.register(_model_runs)
+    if collector in _scrape_collectors:
+        return
+    prometheus_client.REGISTRY.register(collector)
+    _scrape_collectors.append(collector)
 
 
 #: Set by reverse proxies; their presence means REMOTE_ADDR is the proxy, not the client.
@@ -155,7 +116,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = prometheus_client.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        registry.register(_model_runs)
+        for collector in _scrape_collectors:
+            registry.register(collector)
     else:
         registry = prometheus_client.REGISTRY
     return HttpResponse(

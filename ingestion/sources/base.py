@@ -1,0 +1,120 @@
+"""What every layout shares: the error type, the validated data set, and file access.
+
+:class:`SourceFiles` reads the named files of one data set (from a folder or a zip) and
+keeps a checksum of everything read, so a load can tell whether its input changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+
+class DataFormatError(ValueError):
+    """Malformed input, located by file name and (1-based) line number."""
+
+    def __init__(self, file: str, line: int | None, problem: str) -> None:
+        self.file = file
+        self.line = line
+        self.problem = problem
+        where = f"{file} line {line}" if line is not None else file
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class MovieLensData:
+    """A validated MovieLens data set.
+
+    ``movies``: id, title, year, release_date, video_release_date (``datetime.date`` or
+    None), imdb_url, genres (tuple of names). ``viewers``: id, age, gender, occupation,
+    zip_code. ``ratings``: viewer_id, movie_id, score (1–5), timestamp (unix seconds).
+    Ratings only refer to movies and viewers listed here, or to ``known_*_ids`` given
+    to the reader (rows already in the database).
+    """
+
+    genres: tuple[str, ...]
+    movies: pd.DataFrame
+    viewers: pd.DataFrame
+    ratings: pd.DataFrame
+    checksum: str
+
+
+class SourceFiles:
+    """Named raw files of one data set, and the checksum of everything read."""
+
+    def __init__(self, read: Callable[[str], bytes | None], display: Callable[[str], str]) -> None:
+        self._read = read
+        self._display = display
+        self._digest = hashlib.sha256()
+
+    def name(self, member: str) -> str:
+        return self._display(member)
+
+    def read_optional(self, member: str) -> bytes | None:
+        try:
+            raw = self._read(member)
+        except OSError as exc:
+            raise DataFormatError(self.name(member), None, f"cannot be read ({exc})") from exc
+        if raw is not None:
+            self._digest.update(member.encode() + b"\0" + raw)
+        return raw
+
+    def read(self, member: str) -> bytes:
+        raw = self.read_optional(member)
+        if raw is None:
+            raise DataFormatError(self.name(member), None, "is missing")
+        return raw
+
+    @property
+    def checksum(self) -> str:
+        return self._digest.hexdigest()
+
+
+def folder_files(folder: Path) -> SourceFiles:
+    """The files of a folder, named as they are (``u.data``)."""
+
+    def read(member: str) -> bytes | None:
+        path = folder / member
+        return path.read_bytes() if path.exists() else None
+
+    return SourceFiles(read, lambda member: member)
+
+
+def zip_files(archive: zipfile.ZipFile, prefix: str, label: str) -> SourceFiles:
+    """The members under ``prefix`` of an open zip, named ``<label>:<prefix><member>``."""
+    names = set(archive.namelist())
+
+    def read(member: str) -> bytes | None:
+        name = prefix + member
+        if name not in names:
+            return None
+        try:
+            return archive.read(name)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+            raise OSError(str(exc)) from exc
+
+    return SourceFiles(read, lambda member: f"{label}:{prefix}{member}")
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """The zip at ``path``; a missing or unreadable file is a :class:`DataFormatError`."""
+    try:
+        return zipfile.ZipFile(path)
+    except FileNotFoundError as exc:
+        raise DataFormatError(str(path), None, "does not exist") from exc
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DataFormatError(str(path), None, f"is not a readable zip file ({exc})") from exc
