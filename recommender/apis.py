@@ -31,9 +31,10 @@ from videorec_site.query_params import QueryParameters
 
 from .models import ModelRun
 from .permissions import ModelRunPermission
-from .selectors import UnknownSource, active_run, model_runs, similar_movies
-from .services.serving import MAX_TOPK, UnknownGenre, active_model, recommendations_for_viewers
-from .services.training import RetrainNotEnqueued, retrain_request
+from .registry import active_model, active_run
+from .selectors import UnknownSource, model_runs, similar_movies
+from .services.retrain import RetrainNotEnqueued, retrain_request
+from .services.serving import MAX_TOPK, UnknownGenre, recommendations_for_viewers
 
 logger = logging.getLogger(__name__)
 

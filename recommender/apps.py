@@ -5,3 +5,9 @@ class RecommenderConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "recommender"
     verbose_name = "Recommender"
+
+    def ready(self) -> None:
+        # Registers the Celery tasks with the app in every process, not only in workers:
+        # services enqueue them by name, and eager mode (no broker) runs the registered
+        # task in the caller.
+        from . import tasks  # noqa: F401

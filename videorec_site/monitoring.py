@@ -78,6 +78,7 @@ class ModelRunCollector(Collector):
             yield GaugeMetricFamily(name, name)
 
     def collect(self) -> Iterator[Metric]:
+        from recommender import registry
         from recommender.models import ModelRun
 
         try:
@@ -87,7 +88,7 @@ class ModelRunCollector(Collector):
                 .annotate(count=Count("id"))
                 .values_list("status", "count")
             )
-            active = ModelRun.objects.filter(is_active=True).values_list("id", "metrics").first()
+            active = registry.active_runs().values_list("id", "metrics").first()
         except DatabaseError:
             # A scrape while the database is away still serves the process metrics;
             # django-prometheus' error counters show the outage.

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from ingestion.apis import MovieViewSet, RatingCreateApi, ViewerDetailApi
-from recommender.admin_views import dashboard_view
+from recommender.admin.dashboard import dashboard_view
 from recommender.apis import (
     HealthApi,
     ModelRunDetailApi,

@@ -7,12 +7,9 @@ from django.db import IntegrityError
 
 from recommender.engine.pipeline import RecommenderPipeline
 from recommender.models import ItemNeighbor, ModelRun, PopularItem
-from recommender.services.training import (
-    TrainingError,
-    model_run_create,
-    model_run_execute,
-    model_run_rollback,
-)
+from recommender.services.activation import model_run_rollback
+from recommender.services.runs import TrainingError
+from recommender.services.training import model_run_create, model_run_execute
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
