@@ -6,12 +6,19 @@ are in tests/integration/test_celery_worker.py.
 
 from __future__ import annotations
 
+import ast
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from celery import current_app
 from django.db import connection
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 from run_states import dead_pid, in_flight
 
 from ingestion.models import Rating
@@ -25,6 +32,8 @@ from recommender.services.runs import HOST
 from recommender.services.training import model_run_create, model_run_execute
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager")]
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -162,3 +171,54 @@ def test_the_schedule_does_not_start_a_second_retrain(synthetic_ratings, no_work
     running = in_flight(heartbeat_at=timezone.now())
     assert retrain_scheduled() == f"skipped: already in flight, run {running.id}"
     assert no_worker == []
+
+
+# ------------------------------------------------------------------ enqueued by task name
+def test_services_enqueue_by_task_name_without_importing_the_tasks() -> None:
+    for module in Path(retrain.__file__).parent.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                package = "." * node.level + (node.module or "")
+                separator = "." if node.module else ""
+                imported.add(package)
+                imported.update(f"{package}{separator}{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        assert not imported & {"recommender.tasks", "..tasks"}, module
+
+
+def test_a_new_process_knows_the_retrain_task_by_name() -> None:
+    """Django's start registers the tasks, so a web process can enqueue without a worker."""
+    code = "import sys, django; django.setup(); from celery import current_app; "
+    code += f"print({retrain.RETRAIN_TASK!r} in current_app.tasks)"
+    env = {**os.environ, "DJANGO_READ_DOT_ENV_FILE": "false"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_the_retrain_enqueued_by_name_runs_the_chain_eagerly(
+    synthetic_ratings, fast_defaults
+) -> None:
+    request = retrain_request(triggered_by="test", activate=False)
+
+    run = request.run
+    assert (run.status, run.stage, run.is_active) == ("succeeded", "done", False)
+    assert set(run.stage_seconds) == {"recall", "ranker", "evaluation"}
+    assert run.task_id
+
+
+def test_a_broker_that_is_down_fails_the_run(synthetic_ratings, monkeypatch) -> None:
+    def unreachable(*args, **options):
+        raise BrokerError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    monkeypatch.setattr(current_app.tasks[retrain.RETRAIN_TASK], "delay", unreachable)
+
+    with pytest.raises(retrain.RetrainNotEnqueued, match="broker is unreachable"):
+        retrain_request(triggered_by="test")
+    run = ModelRun.objects.get()
+    assert run.status == "failed"
+    assert run.error.startswith("the retrain could not be enqueued: the Celery broker is")
