@@ -8,7 +8,6 @@ The API, ``manage.py recommend`` and its batch export all call
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,8 +25,6 @@ from ..registry import ActiveModel, active_model
 
 if TYPE_CHECKING:
     from recommender.engine.pipeline import RecommendationBatch
-
-logger = logging.getLogger(__name__)
 
 #: Longest list one request may ask for.
 MAX_TOPK = 100

@@ -44,7 +44,7 @@ def test_retrain_records_everything_and_activates(synthetic_ratings, fast_params
     assert PopularItem.objects.filter(run=run).count() == 10
     neighbors = ItemNeighbor.objects.filter(run=run)
     assert set(neighbors.values_list("source", flat=True)) == {"cooccurrence", "itemknn", "ease"}
-    # Neighbours stay inside the movie's taste group.
+    # Neighbors stay inside the movie's taste group.
     top = neighbors.filter(source="itemknn", movie_id=1, rank=1).get()
     assert top.neighbor_id <= 20
 
