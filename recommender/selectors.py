@@ -10,7 +10,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from .models import ItemNeighbor, ModelRun
+from .models import ItemNeighbor, ModelRun, PopularItem
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,11 @@ def similar_movies(
         .order_by("rank")[:topk]
     )
     return [SimilarMovie(row.neighbor_id, row.neighbor.title, row.score, source) for row in rows]
+
+
+def recall_tables_published(*, run_id: int) -> bool:
+    """Whether the run's recall tables are in the database (pruning removes them)."""
+    return PopularItem.objects.filter(run_id=run_id).exists()
 
 
 def movie_neighbors(*, run: ModelRun, movie_id: int, topk: int) -> dict[str, list[SimilarMovie]]:

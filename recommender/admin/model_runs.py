@@ -19,7 +19,6 @@ from .. import selectors as run_selectors
 from ..models import ModelRun
 from ..permissions import can_operate_model_runs
 from ..services.activation import model_run_rollback
-from ..services.recall_tables import recall_tables_published
 from ..services.retrain import retrain_request
 from ..services.runs import TrainingError
 from . import charts, tables
@@ -84,12 +83,12 @@ class ModelRunAdmin(admin.ModelAdmin):
     # ------------------------------------------------------------------ list columns
     @admin.display(description="seconds")
     def duration(self, run: ModelRun) -> str:
-        return "–" if run.seconds is None else f"{run.seconds:.1f}"
+        return tables.NOTHING if run.seconds is None else f"{run.seconds:.1f}"
 
     @admin.display(description="ratings")
     def rating_count(self, run: ModelRun) -> str:
         count = run.data_snapshot.get("ratings")
-        return "–" if count is None else f"{count:,}"
+        return tables.NOTHING if count is None else f"{count:,}"
 
     @admin.display(description="NDCG@10")
     def ndcg_at_10(self, run: ModelRun) -> str:
@@ -110,7 +109,7 @@ class ModelRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="recall tables")
     def recall_tables(self, run: ModelRun) -> str:
-        if not recall_tables_published(run_id=run.pk):
+        if not run_selectors.recall_tables_published(run_id=run.pk):
             if run.status == ModelRun.Status.SUCCEEDED:
                 return "pruned; activating the run republishes them from its artifact"
             return "not published"
@@ -126,7 +125,7 @@ class ModelRunAdmin(admin.ModelAdmin):
         stages = [(label, run.stage_seconds.get(value)) for value, label in ModelRun.Stage.choices]
         rows = [(label, seconds) for label, seconds in stages if seconds is not None]
         if not rows:
-            return "–"
+            return tables.NOTHING
         context = {"rows": rows, "total": sum(run.stage_seconds.values())}
         return render_to_string(f"{FIELD_TEMPLATES}/stage_timings.html", context)
 
@@ -135,7 +134,7 @@ class ModelRunAdmin(admin.ModelAdmin):
         gains = sorted(run.feature_importances.items(), key=lambda item: -item[1])
         total = sum(value for _, value in gains)
         if not total:
-            return "–"
+            return tables.NOTHING
         top = gains[:MAX_IMPORTANCES]
         chart = charts.horizontal_bar_chart(
             title=f"Ranker feature importances (top {len(top)} of {len(gains)})",

@@ -17,7 +17,8 @@ from recommender.engine.artifacts import ArtifactError
 
 from .. import registry
 from ..models import ModelRun
-from .recall_tables import recall_tables_prune, recall_tables_publish, recall_tables_published
+from ..selectors import recall_tables_published
+from .recall_tables import recall_tables_prune, recall_tables_publish
 from .runs import (
     ACTIVATION_LOCK_KEY,
     RunNotRunnable,

@@ -41,11 +41,6 @@ def recall_tables_publish(*, run: ModelRun, pipeline: RecommenderPipeline) -> No
         upsert_frame(PopularItem._meta.db_table, popular, key=["run_id", "rank"])
 
 
-def recall_tables_published(*, run_id: int) -> bool:
-    """Whether the run's tables are in the database (pruning removes them)."""
-    return PopularItem.objects.filter(run_id=run_id).exists()
-
-
 def recall_tables_prune(*, keep: int) -> list[int]:
     """Delete the recall tables of old runs; returns the ids of the runs pruned.
 
