@@ -47,7 +47,8 @@ IN_PROCESS = """
 import random, statistics, time
 import videorec_site.wsgi  # set up as a web worker is: single-threaded BLAS and OpenMP
 from ingestion.models import Viewer
-from recommender.services.serving import active_model, recommendations_for_viewers
+from recommender.registry import active_model
+from recommender.services.serving import recommendations_for_viewers
 assert active_model() is not None, "no active model run: train first"
 viewers = list(Viewer.objects.values_list("id", flat=True))
 random.seed(0)

@@ -9,6 +9,10 @@ class RecommenderConfig(AppConfig):
     def ready(self) -> None:
         from common.monitoring import register_scrape_collector
 
+        # Registers the Celery tasks with the app in every process, not only in workers:
+        # services enqueue them by name, and eager mode (no broker) runs the registered
+        # task in the caller.
+        from . import tasks  # noqa: F401
         from .monitoring import model_run_collector
 
         register_scrape_collector(model_run_collector)

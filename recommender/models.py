@@ -68,6 +68,11 @@ class ModelRun(models.Model):
 
     #: Queued or running: a retrain in flight, at most one at a time.
     IN_FLIGHT = (Status.QUEUED, Status.RUNNING)
+    #: The offline metrics of a run, in the order operators read them (the admin's pages,
+    #: ``manage.py train``); a run's metrics may hold others too.
+    HEADLINE_METRICS = (
+        "ndcg@10", "precision@10", "recall@10", "map@10", "hit_rate@10", "auc", "coverage",
+    )  # fmt: skip
 
     def __str__(self) -> str:
         return f"Run #{self.pk} ({self.status})"

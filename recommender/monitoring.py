@@ -12,6 +12,7 @@ from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from . import registry
 from .models import ModelRun
 
 
@@ -42,7 +43,7 @@ class ModelRunCollector(Collector):
                 .annotate(count=Count("id"))
                 .values_list("status", "count")
             )
-            active = ModelRun.objects.filter(is_active=True).values_list("id", "metrics").first()
+            active = registry.active_runs().values_list("id", "metrics").first()
         except DatabaseError:
             # A scrape while the database is away still serves the process metrics;
             # django-prometheus' error counters show the outage.

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from .models import ItemNeighbor, ModelRun
+from .models import ItemNeighbor, ModelRun, PopularItem
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +30,6 @@ class UnknownSource(ValueError):
     pass
 
 
-def active_run() -> ModelRun | None:
-    return ModelRun.objects.filter(is_active=True).first()
-
-
 def model_runs() -> QuerySet[ModelRun]:
     """Every run, newest first, without the parameter and feature-importance documents."""
     return ModelRun.objects.defer("feature_importances", "params").order_by("-id")
@@ -42,7 +38,7 @@ def model_runs() -> QuerySet[ModelRun]:
 def similar_movies(
     *, run: ModelRun, movie_id: int, topk: int, source: str | None = None
 ) -> list[SimilarMovie]:
-    """The movie's nearest neighbours in ``run``'s recall table, best first.
+    """The movie's nearest neighbors in ``run``'s recall table, best first.
 
     ``source`` defaults to the run's similarity source (the one explanations use).
     """
@@ -62,8 +58,13 @@ def similar_movies(
     return [SimilarMovie(row.neighbor_id, row.neighbor.title, row.score, source) for row in rows]
 
 
-def movie_neighbours(*, run: ModelRun, movie_id: int, topk: int) -> dict[str, list[SimilarMovie]]:
-    """The movie's top-``topk`` neighbours in every recall source of ``run`` (one query)."""
+def recall_tables_published(*, run_id: int) -> bool:
+    """Whether the run's recall tables are in the database (pruning removes them)."""
+    return PopularItem.objects.filter(run_id=run_id).exists()
+
+
+def movie_neighbors(*, run: ModelRun, movie_id: int, topk: int) -> dict[str, list[SimilarMovie]]:
+    """The movie's top-``topk`` neighbors in every recall source of ``run`` (one query)."""
     rows = (
         ItemNeighbor.objects.filter(run=run, movie_id=movie_id, rank__lte=topk)
         .select_related("neighbor")

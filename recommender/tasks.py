@@ -11,7 +11,10 @@ from celery.exceptions import Ignore
 from celery.signals import worker_ready
 from django.conf import settings
 
-from .services import training
+from .services.activation import model_run_activate, model_run_finish
+from .services.retrain import retrain_scheduled
+from .services.runs import RunNotRunnable, model_run_fail, model_run_reap_stale
+from .services.training import model_run_evaluate, ranker_train, recall_tables_build
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ def _run_stage(service: Callable[..., Any], run_id: int, **options: Any) -> int:
     """
     try:
         service(run_id=run_id, **options)
-    except training.RunNotRunnable as exc:
+    except RunNotRunnable as exc:
         logger.warning("stage not run: %s", exc)
         raise Ignore() from exc
     return run_id
@@ -40,33 +43,33 @@ def _run_stage(service: Callable[..., Any], run_id: int, **options: Any) -> int:
 
 @shared_task(name="recommender.build_recall_tables", **TRAINING_TASK_OPTIONS)
 def build_recall_tables(run_id: int) -> int:
-    return _run_stage(training.recall_tables_build, run_id)
+    return _run_stage(recall_tables_build, run_id)
 
 
 @shared_task(name="recommender.train_ranker", **TRAINING_TASK_OPTIONS)
 def train_ranker(run_id: int) -> int:
-    return _run_stage(training.ranker_train, run_id)
+    return _run_stage(ranker_train, run_id)
 
 
 @shared_task(name="recommender.evaluate_run", **TRAINING_TASK_OPTIONS)
 def evaluate_run(run_id: int) -> int:
-    return _run_stage(training.model_run_evaluate, run_id)
+    return _run_stage(model_run_evaluate, run_id)
 
 
 @shared_task(name="recommender.activate_run")
 def activate_run(run_id: int, force: bool = False) -> int:
-    return _run_stage(training.model_run_activate, run_id, force=force)
+    return _run_stage(model_run_activate, run_id, force=force)
 
 
 @shared_task(name="recommender.finish_run")
 def finish_run(run_id: int) -> int:
-    return _run_stage(training.model_run_finish, run_id)
+    return _run_stage(model_run_finish, run_id)
 
 
 @shared_task(name="recommender.fail_run")
 def fail_run(request, exc, traceback, run_id: int) -> None:
     """Error callback of the chain: a stage that died outside the service is recorded."""
-    training.model_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}\n{traceback}")
+    model_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}\n{traceback}")
 
 
 @shared_task(name="recommender.retrain")
@@ -83,18 +86,18 @@ def retrain(run_id: int, activate: bool = True, force: bool = False) -> str:
 @shared_task(name="recommender.scheduled_retrain")
 def scheduled_retrain() -> str:
     """The periodic retrain (django-celery-beat); returns what it did or why it skipped."""
-    return training.retrain_scheduled()
+    return retrain_scheduled()
 
 
 @shared_task(name="recommender.reap_stale_runs")
 def reap_stale_runs() -> list[int]:
     """Periodically: mark failed the runs whose worker died; returns their ids."""
-    return training.model_run_reap_stale()
+    return model_run_reap_stale()
 
 
 @worker_ready.connect
 def reap_when_a_worker_starts(**kwargs: Any) -> None:
     """A worker (re)starting after a crash fails the run its predecessor left running."""
-    reaped = training.model_run_reap_stale()
+    reaped = model_run_reap_stale()
     if reaped:
         logger.warning("runs marked failed at worker start: %s", reaped)

@@ -15,7 +15,7 @@ from django.core.cache import cache
 from movielens_files import write_grouplens
 
 from ingestion.models import Genre, Movie, Rating, Viewer
-from recommender.services import serving
+from recommender import registry
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,7 +45,7 @@ def isolated_media(settings, tmp_path_factory: pytest.TempPathFactory) -> None:
 def fresh_serving_state() -> None:
     """Every test starts like a new process: no model held, nothing cached."""
     cache.clear()
-    serving.forget_process_state()
+    registry.forget_process_state()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from common.monitoring import metrics_view
 from ingestion.apis import MovieViewSet, RatingCreateApi, ViewerDetailApi
-from recommender.admin_views import dashboard_view
+from recommender.admin.dashboard import dashboard_view
 from recommender.apis.model_runs import ModelRunDetailApi, ModelRunListCreateApi
 from recommender.apis.recommendations import RecommendApi
 from recommender.apis.service import HealthApi, ReadinessApi, ServiceInfoApi

@@ -22,7 +22,7 @@ from common.api.schema import BODY_ERRORS, ERROR_RESPONSES, NOT_FOUND, ErrorSeri
 from ..models import ModelRun
 from ..permissions import ModelRunPermission
 from ..selectors import model_runs
-from ..services.training import RetrainNotEnqueued, retrain_request
+from ..services.retrain import RetrainNotEnqueued, retrain_request
 
 
 class BrokerUnavailable(APIException):

@@ -17,8 +17,7 @@ from rest_framework.views import APIView
 from ingestion.selectors import dataset_counts
 
 from ..models import ModelRun
-from ..selectors import active_run
-from ..services.serving import active_model
+from ..registry import active_model, active_run
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from common.api.query_params import QueryParameters
 from common.api.schema import ERROR_RESPONSES, NOT_FOUND
 from ingestion.models import Movie
 
-from ..selectors import UnknownSource, active_run, similar_movies
+from ..registry import active_run
+from ..selectors import UnknownSource, similar_movies
 from .parameters import TOPK_PARAMETER, topk_field
 
 

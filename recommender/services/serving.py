@@ -1,9 +1,6 @@
 """Serving: a viewer's current history → candidates → features → LightGBM → top-K.
 
-The active run's pipeline is loaded once per process and kept in memory. Which run is
-active is looked up through the Django cache (one key, refreshed every few seconds or
-at once when a run is activated), so a switch reaches every process without a restart;
-a run whose artifact cannot be loaded is logged and the previous model keeps serving.
+The active run's pipeline comes from the registry, which holds it in process memory.
 The API, ``manage.py recommend`` and its batch export all call
 :func:`recommendations_for_viewers`.
 """
@@ -11,9 +8,6 @@ The API, ``manage.py recommend`` and its batch export all call
 from __future__ import annotations
 
 import hashlib
-import logging
-import threading
-import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -27,22 +21,12 @@ from django.db.models import Count
 from ingestion import selectors as data_selectors
 from ingestion.models import Genre, Movie, Rating
 
-from ..models import ModelRun
+from ..registry import ActiveModel, active_model
 from ..serializers import RecommendationsSerializer
 
 if TYPE_CHECKING:
-    from recommender.engine.pipeline import RecommendationBatch, RecommenderPipeline
+    from recommender.engine.pipeline import RecommendationBatch
 
-logger = logging.getLogger(__name__)
-
-ACTIVE_RUN_CACHE_KEY = "recommender:active-run"
-#: How long a process trusts its idea of the active run when nobody announces a switch
-#: (a local-memory cache is not shared between processes).
-ACTIVE_RUN_RECHECK_SECONDS = 5
-#: How long a process reuses the run id it last read, saving a cache round trip per
-#: request; a switch announced elsewhere reaches it at most this late.
-LOCAL_RECHECK_SECONDS = 1.0
-NO_ACTIVE_RUN = 0
 #: Longest list one request may ask for.
 MAX_TOPK = 100
 
@@ -80,86 +64,6 @@ class ViewerRecommendations:
     #: The API body: RecommendationsSerializer's rendering, made by the service when it
     #: computes the answer and cached with it, so a cached answer is never rendered again.
     representation: dict = field(default_factory=dict, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class ActiveModel:
-    run_id: int
-    pipeline: RecommenderPipeline
-    #: Names this model in cache keys; unlike the id alone it never comes back after
-    #: the database is flushed and reloaded.
-    cache_namespace: str
-
-
-_lock = threading.Lock()
-_loaded: ActiveModel | None = None
-_seen: tuple[float, int] = (-LOCAL_RECHECK_SECONDS, NO_ACTIVE_RUN)  # (monotonic s, run id)
-
-
-def active_run_changed(run_id: int | None) -> None:
-    """Announce a switch of the active run to every process sharing the cache."""
-    global _seen
-    cache.set(ACTIVE_RUN_CACHE_KEY, run_id or NO_ACTIVE_RUN, ACTIVE_RUN_RECHECK_SECONDS)
-    _seen = (-LOCAL_RECHECK_SECONDS, NO_ACTIVE_RUN)
-
-
-def forget_process_state() -> None:
-    """Drop the loaded model and the remembered run id, as in a new process."""
-    global _loaded, _seen
-    _loaded, _seen = None, (-LOCAL_RECHECK_SECONDS, NO_ACTIVE_RUN)
-    caches["process"].clear()
-
-
-def _active_run_id() -> int:
-    global _seen
-    checked_at, run_id = _seen
-    now = time.monotonic()
-    if now - checked_at < LOCAL_RECHECK_SECONDS:
-        return run_id
-    run_id = cache.get(ACTIVE_RUN_CACHE_KEY)
-    if run_id is None:
-        run_id = (
-            ModelRun.objects.filter(is_active=True).values_list("id", flat=True).first()
-            or NO_ACTIVE_RUN
-        )
-        cache.set(ACTIVE_RUN_CACHE_KEY, run_id, ACTIVE_RUN_RECHECK_SECONDS)
-    _seen = (now, run_id)
-    return run_id
-
-
-def active_model() -> ActiveModel | None:
-    """The active run's pipeline, loading it if this process does not hold it yet."""
-    global _loaded
-    run_id = _active_run_id()
-    if run_id == NO_ACTIVE_RUN:
-        return None
-    current = _loaded
-    if current is not None and current.run_id == run_id:
-        return current
-    # Imported on first use: LightGBM and scikit-learn take a second to import, which
-    # every management command would otherwise pay through the URL checks.
-    from recommender.engine.artifacts import ArtifactError, load_pipeline
-
-    with _lock:
-        if _loaded is not None and _loaded.run_id == run_id:
-            return _loaded
-        try:
-            run = ModelRun.objects.get(id=run_id)
-            with run.artifact.open("rb") as handle:
-                _loaded = ActiveModel(
-                    run_id=run_id,
-                    pipeline=load_pipeline(handle),
-                    cache_namespace=f"{run_id}.{run.created_at.timestamp():.6f}",
-                )
-            logger.info("serving model run %s", run_id)
-        except (ModelRun.DoesNotExist, ArtifactError, OSError, ValueError) as exc:
-            logger.error(
-                "cannot load model run %s (%s); %s",
-                run_id,
-                exc,
-                f"still serving run {_loaded.run_id}" if _loaded else "no model to serve",
-            )
-        return _loaded
 
 
 class UnknownGenre(ValueError):

@@ -25,8 +25,9 @@ from django_celery_results.models import TaskResult
 from servers import database_url
 
 from recommender.models import ModelRun
-from recommender.services import training
-from recommender.services.training import model_run_create, model_run_execute, retrain_request
+from recommender.services import retrain as retrain_service
+from recommender.services.retrain import retrain_request
+from recommender.services.training import model_run_create, model_run_execute
 from recommender.tasks import activate_run, build_recall_tables, retrain, scheduled_retrain
 from videorec_site import celery_app
 
@@ -240,7 +241,7 @@ def test_retrains_requested_at_once_run_once_and_activate_one_run(
 ) -> None:
     start_worker()
     barrier = threading.Barrier(4)
-    requests: list[training.RetrainRequest] = []
+    requests: list[retrain_service.RetrainRequest] = []
 
     def request() -> None:
         try:

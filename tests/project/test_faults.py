@@ -33,14 +33,11 @@ from servers import (
 from tcp_proxy import TcpProxy
 
 from ingestion.models import Rating
+from recommender import registry
 from recommender.models import ModelRun
-from recommender.services import serving
-from recommender.services.training import (
-    TrainingError,
-    model_run_create,
-    model_run_execute,
-    model_run_rollback,
-)
+from recommender.services.activation import model_run_rollback
+from recommender.services.runs import TrainingError
+from recommender.services.training import model_run_create, model_run_execute
 
 
 def recommended(client, viewer: int = 3) -> list[int]:
@@ -170,7 +167,7 @@ def test_a_wrong_version_artifact_is_refused_and_the_previous_model_serves(
     assert body["model_run"] == trained.id  # this process keeps the model it holds
     assert [item["item_id"] for item in body["recommendations"]] == before
 
-    serving.forget_process_state()  # a freshly started worker has nothing to keep
+    registry.forget_process_state()  # a freshly started worker has nothing to keep
     body = client.get("/recommend/3").json()
     # It falls back to popularity rather than failing, and is not ready.
     assert body["model_run"] is None and len(body["recommendations"]) == 10

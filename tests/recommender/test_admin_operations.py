@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from recommender import tasks
 from recommender.models import ModelRun
-from recommender.services import training
+from recommender.services import recall_tables, training
 from recommender.services.serving import recommendations_for_viewers
 from recommender.services.training import model_run_create, model_run_execute
 from videorec_site import celery_app
@@ -244,10 +244,10 @@ def test_run_page_shows_timings_params_and_importance_chart(
 
 def test_run_page_of_a_pruned_run_says_so(staff_client, train) -> None:
     run = train()
-    training.recall_tables_prune(keep=0)  # the active run keeps its tables
-    assert "neighbour lists" in staff_client.get(run_url(run)).content.decode()
+    recall_tables.recall_tables_prune(keep=0)  # the active run keeps its tables
+    assert "neighbor lists" in staff_client.get(run_url(run)).content.decode()
     ModelRun.objects.filter(pk=run.pk).update(is_active=False)
-    training.recall_tables_prune(keep=0)
+    recall_tables.recall_tables_prune(keep=0)
     html = staff_client.get(run_url(run)).content.decode()
     assert "pruned; activating the run republishes them from its artifact" in html
 

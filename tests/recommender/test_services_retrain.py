@@ -1,4 +1,4 @@
-"""Retrain requests, the stale-run reaper, heartbeats and the scheduled retrain.
+"""Retrain requests and the scheduled retrain.
 
 The Celery tasks run eagerly here; the same rules against a real worker that is killed
 are in tests/integration/test_celery_worker.py.
@@ -6,40 +6,34 @@ are in tests/integration/test_celery_worker.py.
 
 from __future__ import annotations
 
-import datetime as dt
+import ast
 import os
 import subprocess
+import sys
 import threading
-import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from celery.exceptions import Ignore
+from celery import current_app
 from django.db import connection
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+from run_states import dead_pid, in_flight
 
 from ingestion.models import Rating
 from ingestion.services import rating_upsert
 from recommender import tasks
 from recommender.engine.pipeline import RecommenderPipeline
 from recommender.models import ModelRun
-from recommender.services import training
-from recommender.services.training import (
-    HOST,
-    RunNotRunnable,
-    TrainingError,
-    model_run_activate,
-    model_run_create,
-    model_run_execute,
-    model_run_fail,
-    model_run_reap_stale,
-    model_run_rollback,
-    recall_tables_build,
-    retrain_request,
-    retrain_scheduled,
-)
+from recommender.services import retrain
+from recommender.services.retrain import retrain_request, retrain_scheduled
+from recommender.services.runs import HOST
+from recommender.services.training import model_run_create, model_run_execute
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager")]
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -53,16 +47,6 @@ def no_worker(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(tasks.retrain, "delay", delay)
     return enqueued
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen(["true"])
-    process.wait()
-    return process.pid
-
-
-def in_flight(**fields) -> ModelRun:
-    return ModelRun.objects.create(status="running", stage="recall", **fields)
 
 
 # ----------------------------------------------------------------------- retrain requests
@@ -124,7 +108,7 @@ def test_a_failure_in_process_is_recorded_on_the_returned_run(
 )
 def test_simultaneous_requests_create_one_run(synthetic_ratings, no_worker) -> None:
     barrier = threading.Barrier(6)
-    results: list[training.RetrainRequest] = []
+    results: list[retrain.RetrainRequest] = []
 
     def request() -> None:
         try:
@@ -144,205 +128,6 @@ def test_simultaneous_requests_create_one_run(synthetic_ratings, no_worker) -> N
     assert len({result.run.id for result in results}) == 1
     assert ModelRun.objects.count() == 1
     assert len(no_worker) == 1
-
-
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="needs PostgreSQL (DATABASE_URL): concurrent activations from threads",
-)
-def test_simultaneous_activations_leave_one_active_run(db) -> None:
-    runs = [ModelRun.objects.create(status="running", stage="evaluation") for _ in range(6)]
-    barrier = threading.Barrier(len(runs))
-    errors: list[Exception] = []
-
-    def activate(run_id: int) -> None:
-        try:
-            barrier.wait()
-            model_run_activate(run_id=run_id, force=True)
-        except Exception as exc:  # an IntegrityError here would be the bug
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=activate, args=(run.id,)) for run in runs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
-    assert ModelRun.objects.filter(is_active=True).count() == 1
-
-
-# ------------------------------------------------------------------------------ the reaper
-def test_a_run_whose_local_worker_process_died_is_failed(db) -> None:
-    pid = dead_pid()
-    run = in_flight(worker_host=HOST, worker_pid=pid, heartbeat_at=timezone.now())
-
-    assert model_run_reap_stale() == [run.id]
-
-    run.refresh_from_db()
-    assert run.status == "failed"
-    assert f"process {pid} on {HOST}" in run.error and "recall" in run.error
-    assert not run.is_active
-
-
-def test_a_run_whose_worker_is_alive_is_left_alone(db) -> None:
-    run = in_flight(worker_host=HOST, worker_pid=os.getpid(), heartbeat_at=timezone.now())
-    assert model_run_reap_stale() == []
-    run.refresh_from_db()
-    assert run.status == "running"
-
-
-def test_a_remote_worker_is_judged_by_its_heartbeat(db, settings) -> None:
-    settings.VIDEOREC_TRAINING_HEARTBEAT = 15
-    now = timezone.now()
-    beating = in_flight(worker_host="elsewhere", worker_pid=1, heartbeat_at=now)
-    silent = in_flight(
-        worker_host="elsewhere", worker_pid=1, heartbeat_at=now - dt.timedelta(seconds=61)
-    )
-
-    assert model_run_reap_stale() == [silent.id]
-    silent.refresh_from_db()
-    beating.refresh_from_db()
-    assert "no heartbeat" in silent.error
-    assert beating.status == "running"
-
-
-def test_without_heartbeats_the_time_limit_is_the_bound(db, settings) -> None:
-    settings.VIDEOREC_TRAINING_HEARTBEAT = 0
-    settings.VIDEOREC_TRAINING_TIME_LIMIT = 600
-    now = timezone.now()
-    recent = in_flight(worker_host="elsewhere", worker_pid=1, heartbeat_at=now)
-    old = in_flight(
-        worker_host="elsewhere", worker_pid=1, heartbeat_at=now - dt.timedelta(seconds=700)
-    )
-
-    assert model_run_reap_stale() == [old.id]
-    recent.refresh_from_db()
-    assert recent.status == "running"
-
-
-def test_a_run_no_worker_picks_up_fails_after_the_time_limit(db, settings) -> None:
-    settings.VIDEOREC_TRAINING_TIME_LIMIT = 600
-    waiting = ModelRun.objects.create()
-    forgotten = ModelRun.objects.create()
-    ModelRun.objects.filter(id=forgotten.id).update(
-        created_at=timezone.now() - dt.timedelta(seconds=601)
-    )
-
-    assert model_run_reap_stale() == [forgotten.id]
-    forgotten.refresh_from_db()
-    waiting.refresh_from_db()
-    assert "is a worker consuming queue" in forgotten.error
-    assert waiting.status == "queued"
-
-
-def test_a_run_that_died_after_activating_counts_as_succeeded(db) -> None:
-    run = ModelRun.objects.create(
-        status="running",
-        stage="activation",
-        is_active=True,
-        worker_host=HOST,
-        worker_pid=dead_pid(),
-        heartbeat_at=timezone.now(),
-    )
-    model_run_reap_stale()
-    run.refresh_from_db()
-    assert (run.status, run.stage, run.is_active) == ("succeeded", "done", True)
-
-
-# ------------------------------------------------------- stages delivered again, or twice
-def test_a_stage_delivered_again_after_its_run_was_reaped_does_not_revive_it(
-    synthetic_ratings, fast_params
-) -> None:
-    run = model_run_create(triggered_by="test", params=fast_params)
-    ModelRun.objects.filter(id=run.id).update(
-        status="running", stage="recall", worker_host=HOST, worker_pid=dead_pid()
-    )
-    model_run_reap_stale()
-    error = ModelRun.objects.get(id=run.id).error
-
-    with pytest.raises(RunNotRunnable, match="has already failed"):
-        recall_tables_build(run_id=run.id)
-    with pytest.raises(RunNotRunnable):
-        model_run_activate(run_id=run.id)
-    with pytest.raises(TrainingError, match="it failed"):
-        model_run_rollback(run_id=run.id)
-    model_run_fail(run_id=run.id, error="a later error callback")
-
-    run.refresh_from_db()
-    assert (run.status, run.error, run.is_active) == ("failed", error, False)
-
-
-def test_a_finished_run_does_not_run_a_stage_again(synthetic_ratings, fast_params) -> None:
-    run = model_run_execute(run_id=model_run_create(triggered_by="test", params=fast_params).id)
-
-    with pytest.raises(RunNotRunnable, match="has already succeeded"):
-        recall_tables_build(run_id=run.id)
-    with pytest.raises(RunNotRunnable):
-        model_run_activate(run_id=run.id)
-
-    after = ModelRun.objects.get(id=run.id)
-    assert (after.status, after.stage, after.stage_seconds) == (
-        "succeeded",
-        "done",
-        run.stage_seconds,
-    )
-
-
-def test_a_stage_delivered_twice_is_ignored_without_failing_the_run(
-    synthetic_ratings, fast_params
-) -> None:
-    run = model_run_create(triggered_by="test", params=fast_params)
-    ModelRun.objects.filter(id=run.id).update(
-        status="running", stage="recall", worker_host="elsewhere", worker_pid=4242
-    )
-
-    with pytest.raises(Ignore):
-        tasks.build_recall_tables(run.id)
-
-    run.refresh_from_db()
-    assert (run.status, run.worker_pid, run.error) == ("running", 4242, "")
-
-
-def test_a_stage_records_its_worker_and_clears_it_when_done(
-    synthetic_ratings, fast_params, monkeypatch
-) -> None:
-    seen: list[tuple[str, int | None]] = []
-    fit = RecommenderPipeline.fit_sources
-
-    def observed(self, data):
-        current = ModelRun.objects.get()
-        seen.append((current.worker_host, current.worker_pid))
-        return fit(self, data)
-
-    monkeypatch.setattr(RecommenderPipeline, "fit_sources", observed)
-    run = model_run_create(triggered_by="test", params=fast_params)
-    recall_tables_build(run_id=run.id)
-
-    assert seen == [(HOST, os.getpid())]
-    run.refresh_from_db()
-    assert (run.status, run.worker_host, run.worker_pid) == ("running", "", None)
-    assert run.heartbeat_at is not None
-
-
-def test_a_long_stage_sends_heartbeats(synthetic_ratings, fast_params, settings, monkeypatch):
-    settings.VIDEOREC_TRAINING_HEARTBEAT = 0.1
-    beats: list[dt.datetime] = []
-    fit = RecommenderPipeline.fit_sources
-
-    def slow(self, data):
-        for _ in range(5):
-            time.sleep(0.15)
-            beats.append(ModelRun.objects.values_list("heartbeat_at", flat=True).get())
-        return fit(self, data)
-
-    monkeypatch.setattr(RecommenderPipeline, "fit_sources", slow)
-    run = model_run_create(triggered_by="test", params=fast_params)
-    recall_tables_build(run_id=run.id)
-
-    assert len(set(beats)) >= 3, beats
 
 
 # ----------------------------------------------------------------------- scheduled retrain
@@ -386,3 +171,54 @@ def test_the_schedule_does_not_start_a_second_retrain(synthetic_ratings, no_work
     running = in_flight(heartbeat_at=timezone.now())
     assert retrain_scheduled() == f"skipped: already in flight, run {running.id}"
     assert no_worker == []
+
+
+# ------------------------------------------------------------------ enqueued by task name
+def test_services_enqueue_by_task_name_without_importing_the_tasks() -> None:
+    for module in Path(retrain.__file__).parent.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                package = "." * node.level + (node.module or "")
+                separator = "." if node.module else ""
+                imported.add(package)
+                imported.update(f"{package}{separator}{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        assert not imported & {"recommender.tasks", "..tasks"}, module
+
+
+def test_a_new_process_knows_the_retrain_task_by_name() -> None:
+    """Django's start registers the tasks, so a web process can enqueue without a worker."""
+    code = "import sys, django; django.setup(); from celery import current_app; "
+    code += f"print({retrain.RETRAIN_TASK!r} in current_app.tasks)"
+    env = {**os.environ, "DJANGO_READ_DOT_ENV_FILE": "false"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_the_retrain_enqueued_by_name_runs_the_chain_eagerly(
+    synthetic_ratings, fast_defaults
+) -> None:
+    request = retrain_request(triggered_by="test", activate=False)
+
+    run = request.run
+    assert (run.status, run.stage, run.is_active) == ("succeeded", "done", False)
+    assert set(run.stage_seconds) == {"recall", "ranker", "evaluation"}
+    assert run.task_id
+
+
+def test_a_broker_that_is_down_fails_the_run(synthetic_ratings, monkeypatch) -> None:
+    def unreachable(*args, **options):
+        raise BrokerError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    monkeypatch.setattr(current_app.tasks[retrain.RETRAIN_TASK], "delay", unreachable)
+
+    with pytest.raises(retrain.RetrainNotEnqueued, match="broker is unreachable"):
+        retrain_request(triggered_by="test")
+    run = ModelRun.objects.get()
+    assert run.status == "failed"
+    assert run.error.startswith("the retrain could not be enqueued: the Celery broker is")

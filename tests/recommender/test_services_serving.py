@@ -6,8 +6,10 @@ import pytest
 
 from ingestion.models import Rating
 from ingestion.services import rating_upsert, ratings_delete
+from recommender import registry
 from recommender.services import serving
-from recommender.services.training import model_run_create, model_run_execute, model_run_rollback
+from recommender.services.activation import model_run_rollback
+from recommender.services.training import model_run_create, model_run_execute
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,7 +80,7 @@ def test_without_a_model_popularity_comes_from_the_ratings(synthetic_ratings) ->
 
 
 def test_activation_swaps_the_served_model(trained, fast_params) -> None:
-    assert serving.active_model().run_id == trained.id
+    assert registry.active_model().run_id == trained.id
     second = model_run_execute(
         run_id=model_run_create(triggered_by="test", params=fast_params).id, activate=False
     )
@@ -88,7 +90,7 @@ def test_activation_swaps_the_served_model(trained, fast_params) -> None:
 
 
 def test_a_corrupt_artifact_keeps_the_previous_model_serving(trained, fast_params) -> None:
-    assert serving.active_model().run_id == trained.id
+    assert registry.active_model().run_id == trained.id
     second = model_run_execute(
         run_id=model_run_create(triggered_by="test", params=fast_params).id, activate=False
     )
@@ -106,7 +108,7 @@ def test_topk_must_be_positive(trained) -> None:
 
 
 def test_answers_are_cached_until_the_history_changes(trained, monkeypatch) -> None:
-    pipeline = serving.active_model().pipeline
+    pipeline = registry.active_model().pipeline
     calls = []
     original = pipeline.recommend
     monkeypatch.setattr(
@@ -132,7 +134,7 @@ def test_a_cached_answer_costs_one_small_query(trained, django_assert_num_querie
 
 
 def test_ratings_changed_in_the_admin_miss_the_cache(trained, staff_client, monkeypatch) -> None:
-    pipeline = serving.active_model().pipeline
+    pipeline = registry.active_model().pipeline
     calls = []
     original = pipeline.recommend
     monkeypatch.setattr(pipeline, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))
@@ -165,7 +167,7 @@ def test_ratings_changed_in_the_admin_miss_the_cache(trained, staff_client, monk
 
 def test_the_result_cache_can_be_turned_off(trained, settings, monkeypatch) -> None:
     settings.VIDEOREC_RESULT_CACHE_SECONDS = 0
-    pipeline = serving.active_model().pipeline
+    pipeline = registry.active_model().pipeline
     calls = []
     original = pipeline.recommend
     monkeypatch.setattr(pipeline, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))

@@ -7,12 +7,9 @@ from django.db import IntegrityError
 
 from recommender.engine.pipeline import RecommenderPipeline
 from recommender.models import ItemNeighbor, ModelRun, PopularItem
-from recommender.services.training import (
-    TrainingError,
-    model_run_create,
-    model_run_execute,
-    model_run_rollback,
-)
+from recommender.services.activation import model_run_rollback
+from recommender.services.runs import TrainingError
+from recommender.services.training import model_run_create, model_run_execute
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +44,7 @@ def test_retrain_records_everything_and_activates(synthetic_ratings, fast_params
     assert PopularItem.objects.filter(run=run).count() == 10
     neighbors = ItemNeighbor.objects.filter(run=run)
     assert set(neighbors.values_list("source", flat=True)) == {"cooccurrence", "itemknn", "ease"}
-    # Neighbours stay inside the movie's taste group.
+    # Neighbors stay inside the movie's taste group.
     top = neighbors.filter(source="itemknn", movie_id=1, rank=1).get()
     assert top.neighbor_id <= 20
 

@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingestion.models import Rating
-from recommender.models import ModelRun
+from recommender import registry
 
 ADMIN_USERNAME = "admin"
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         if not Rating.objects.exists():
             self.stdout.write("The database holds no ratings yet: loading MovieLens-100k …")
             call_command("loadml100k", stdout=self.stdout, stderr=self.stderr)
-        if not ModelRun.objects.filter(is_active=True).exists():
+        if registry.active_run() is None:
             self.stdout.write("No model is serving yet: training one (a few minutes) …")
             try:
                 call_command("train", stdout=self.stdout, stderr=self.stderr)

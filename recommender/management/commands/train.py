@@ -8,22 +8,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender.models import ModelRun
-from recommender.services.training import (
-    TrainingError,
-    model_run_create,
-    model_run_execute,
-    retrain_request,
-)
-
-METRIC_COLUMNS = (
-    "ndcg@10",
-    "precision@10",
-    "recall@10",
-    "map@10",
-    "hit_rate@10",
-    "auc",
-    "coverage",
-)
+from recommender.services.retrain import retrain_request
+from recommender.services.runs import TrainingError
+from recommender.services.training import model_run_create, model_run_execute
 
 
 class Command(BaseCommand):
@@ -98,9 +85,13 @@ class Command(BaseCommand):
             f"candidate recall {metrics.get('candidate_recall', float('nan')):.3f}):"
         )
         rows = {"system": metrics.get("system", {}), **metrics.get("baselines", {})}
-        self.stdout.write(f"  {'':<14}" + "".join(f"{name:>13}" for name in METRIC_COLUMNS))
+        self.stdout.write(
+            f"  {'':<14}" + "".join(f"{name:>13}" for name in ModelRun.HEADLINE_METRICS)
+        )
         for label, values in rows.items():
-            cells = "".join(f"{values.get(name, float('nan')):>13.4f}" for name in METRIC_COLUMNS)
+            cells = "".join(
+                f"{values.get(name, float('nan')):>13.4f}" for name in ModelRun.HEADLINE_METRICS
+            )
             self.stdout.write(f"  {label:<14}{cells}")
         state = "active" if run.is_active else "not activated"
         self.stdout.write(

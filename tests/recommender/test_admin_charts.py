@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from recommender import charts
+from recommender.admin import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -1,4 +1,4 @@
-"""Rollback to an earlier run, and pruning of old runs' recall tables."""
+"""Activation, rollback to an earlier run, and pruning of old runs' recall tables."""
 
 from __future__ import annotations
 
@@ -14,14 +14,11 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from recommender.models import ItemNeighbor, ModelRun, PopularItem
+from recommender.services.activation import model_run_activate, model_run_rollback
+from recommender.services.recall_tables import recall_tables_prune
+from recommender.services.runs import TrainingError
 from recommender.services.serving import recommendations_for_viewers
-from recommender.services.training import (
-    TrainingError,
-    model_run_create,
-    model_run_execute,
-    model_run_rollback,
-    recall_tables_prune,
-)
+from recommender.services.training import model_run_create, model_run_execute
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,10 +31,10 @@ def train(params: dict, **options) -> ModelRun:
 
 
 def tables(run: ModelRun) -> tuple[list[tuple], list[tuple]]:
-    neighbours = ItemNeighbor.objects.filter(run=run).order_by("source", "movie_id", "rank")
+    neighbors = ItemNeighbor.objects.filter(run=run).order_by("source", "movie_id", "rank")
     popular = PopularItem.objects.filter(run=run).order_by("rank")
     return (
-        list(neighbours.values_list("source", "movie_id", "rank", "neighbor_id", "score")),
+        list(neighbors.values_list("source", "movie_id", "rank", "neighbor_id", "score")),
         list(popular.values_list("rank", "movie_id", "score")),
     )
 
@@ -175,3 +172,31 @@ def test_pruning_never_strips_a_run_that_a_rollback_is_activating(
     assert older.id not in pruned
     assert ModelRun.objects.get(is_active=True).id == older.id
     assert tables(older)[0]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL (DATABASE_URL): concurrent activations from threads",
+)
+def test_simultaneous_activations_leave_one_active_run(db) -> None:
+    runs = [ModelRun.objects.create(status="running", stage="evaluation") for _ in range(6)]
+    barrier = threading.Barrier(len(runs))
+    errors: list[Exception] = []
+
+    def activate(run_id: int) -> None:
+        try:
+            barrier.wait()
+            model_run_activate(run_id=run_id, force=True)
+        except Exception as exc:  # an IntegrityError here would be the bug
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=activate, args=(run.id,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert ModelRun.objects.filter(is_active=True).count() == 1

@@ -1,8 +1,7 @@
-"""Admin for model runs and the recall tables they publish: the operator's cockpit.
+"""Admin of model runs: read-only records, and what an operator does with them.
 
-Model runs are read-only records; what an operator does with them (retrain, roll back,
-compare) goes through admin actions and small views that call one service each. The
-dashboard lives in :mod:`recommender.admin_views`.
+Retrain, roll back and compare go through admin actions and small views that call one
+service each; the run's documents are rendered by :mod:`.tables` and its templates.
 """
 
 from __future__ import annotations
@@ -12,33 +11,23 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
 
-from ingestion.admin import EstimatedCountPaginator, MovieAdmin, ViewerAdmin
-from ingestion.models import Movie, Viewer
-from ingestion.selectors import viewer_recent_ratings
-
-from . import admin_views, charts
-from . import selectors as run_selectors
-from .models import ItemNeighbor, ModelRun, PopularItem
-from .permissions import can_operate_model_runs
-from .services.serving import recommendations_for_viewers
-from .services.training import TrainingError, model_run_rollback, retrain_request
+from .. import selectors as run_selectors
+from ..models import ModelRun
+from ..permissions import can_operate_model_runs
+from ..services.activation import model_run_rollback
+from ..services.retrain import retrain_request
+from ..services.runs import TrainingError
+from . import charts, tables
+from .dashboard import REFRESH_SECONDS
 
 #: Feature importances drawn on a run's page (the rest are near zero).
 MAX_IMPORTANCES = 30
-#: How many neighbours per source, history rows and recommendations the inspectors show.
-INSPECTOR_NEIGHBOURS = 10
-INSPECTOR_HISTORY = 20
-INSPECTOR_RECOMMENDATIONS = 10
-
-admin.site.index_template = "admin/videorec/index.html"
-
-
-def _metric(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
+#: Where the run page's fields are rendered.
+FIELD_TEMPLATES = "admin/recommender/modelrun/fields"
 
 
 @admin.register(ModelRun)
@@ -94,64 +83,58 @@ class ModelRunAdmin(admin.ModelAdmin):
     # ------------------------------------------------------------------ list columns
     @admin.display(description="seconds")
     def duration(self, run: ModelRun) -> str:
-        return "–" if run.seconds is None else f"{run.seconds:.1f}"
+        return tables.NOTHING if run.seconds is None else f"{run.seconds:.1f}"
 
     @admin.display(description="ratings")
     def rating_count(self, run: ModelRun) -> str:
         count = run.data_snapshot.get("ratings")
-        return "–" if count is None else f"{count:,}"
+        return tables.NOTHING if count is None else f"{count:,}"
 
     @admin.display(description="NDCG@10")
     def ndcg_at_10(self, run: ModelRun) -> str:
-        return _metric(run.headline("ndcg@10"))
+        return tables.metric_value(run.headline("ndcg@10"))
 
     @admin.display(description="P@10")
     def precision_at_10(self, run: ModelRun) -> str:
-        return _metric(run.headline("precision@10"))
+        return tables.metric_value(run.headline("precision@10"))
 
     @admin.display(description="AUC")
     def auc(self, run: ModelRun) -> str:
-        return _metric(run.headline("auc"))
+        return tables.metric_value(run.headline("auc"))
 
     # ------------------------------------------------------------------ detail fields
     @admin.display(description="data snapshot")
     def data_snapshot_table(self, run: ModelRun) -> str:
-        return admin_views.key_value_table(run.data_snapshot)
+        return tables.key_value_table(run.data_snapshot)
 
     @admin.display(description="recall tables")
     def recall_tables(self, run: ModelRun) -> str:
-        if not PopularItem.objects.filter(run=run).exists():
+        if not run_selectors.recall_tables_published(run_id=run.pk):
             if run.status == ModelRun.Status.SUCCEEDED:
                 return "pruned; activating the run republishes them from its artifact"
             return "not published"
-        url = reverse("admin:recommender_itemneighbor_changelist")
-        return format_html('<a href="{}?run__id__exact={}">neighbour lists</a>', url, run.pk)
+        return render_to_string(f"{FIELD_TEMPLATES}/recall_tables.html", {"run": run})
 
     @admin.display(description="metrics")
     def metrics_table(self, run: ModelRun) -> str:
         """The system against the baselines of the same run, one row each."""
-        return admin_views.metrics_table(run.metrics)
+        return tables.metrics_table(run.metrics)
 
     @admin.display(description="seconds per stage")
     def stage_timings(self, run: ModelRun) -> str:
         stages = [(label, run.stage_seconds.get(value)) for value, label in ModelRun.Stage.choices]
-        rows = [(label, f"{seconds:.1f}") for label, seconds in stages if seconds is not None]
+        rows = [(label, seconds) for label, seconds in stages if seconds is not None]
         if not rows:
-            return "–"
-        total = sum(run.stage_seconds.values())
-        return format_html(
-            '<table class="videorec-table"><tbody>{}<tr><th>total</th><td>{}</td></tr>'
-            "</tbody></table>",
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
-            f"{total:.1f}",
-        )
+            return tables.NOTHING
+        context = {"rows": rows, "total": sum(run.stage_seconds.values())}
+        return render_to_string(f"{FIELD_TEMPLATES}/stage_timings.html", context)
 
     @admin.display(description="feature importances")
     def feature_importance_chart(self, run: ModelRun) -> str:
         gains = sorted(run.feature_importances.items(), key=lambda item: -item[1])
         total = sum(value for _, value in gains)
         if not total:
-            return "–"
+            return tables.NOTHING
         top = gains[:MAX_IMPORTANCES]
         chart = charts.horizontal_bar_chart(
             title=f"Ranker feature importances (top {len(top)} of {len(gains)})",
@@ -159,15 +142,15 @@ class ModelRunAdmin(admin.ModelAdmin):
             values=[round(100 * value / total, 2) for _, value in top],
             x_title="share of total gain (%)",
         )
-        return format_html('<div class="videorec-chart">{}</div>', chart)
+        return render_to_string(f"{FIELD_TEMPLATES}/feature_importances.html", {"chart": chart})
 
     @admin.display(description="parameters")
     def params_table(self, run: ModelRun) -> str:
-        return admin_views.key_value_table(run.params)
+        return tables.key_value_table(run.params)
 
     @admin.display(description="error")
     def error_traceback(self, run: ModelRun) -> str:
-        return format_html('<pre class="videorec-traceback">{}</pre>', run.error)
+        return render_to_string(f"{FIELD_TEMPLATES}/error.html", {"run": run})
 
     # ----------------------------------------------------------------------- actions
     @admin.action(description="Activate this run (roll back to it)", permissions=["operate"])
@@ -277,7 +260,7 @@ class ModelRunAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Compare model runs " + ", ".join(f"#{run.pk}" for run in runs),
-            **admin_views.comparison(runs),
+            **tables.comparison(runs),
         }
         return TemplateResponse(request, "admin/recommender/modelrun/compare.html", context)
 
@@ -295,133 +278,7 @@ class ModelRunAdmin(admin.ModelAdmin):
             and run.status == ModelRun.Status.SUCCEEDED
             and not run.is_active,
             "in_progress": run is not None and run.status in ModelRun.IN_FLIGHT,
-            "refresh_seconds": admin_views.REFRESH_SECONDS,
+            "refresh_seconds": REFRESH_SECONDS,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra)
-
-
-@admin.register(ItemNeighbor)
-class ItemNeighborAdmin(admin.ModelAdmin):
-    list_display = ["run", "source", "movie", "rank", "neighbor", "score"]
-    list_filter = ["source", "run"]
-    list_select_related = ["run", "movie", "neighbor"]
-    search_fields = ["movie__title", "=movie__id"]
-    raw_id_fields = ["run", "movie", "neighbor"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-
-
-@admin.register(PopularItem)
-class PopularItemAdmin(admin.ModelAdmin):
-    list_display = ["run", "rank", "movie", "score"]
-    list_filter = ["run"]
-    list_select_related = ["run", "movie"]
-    raw_id_fields = ["run", "movie"]
-
-
-# ---------------------------------------------------------------- recall-table inspector
-# The movie and viewer pages belong to the ingestion app, which knows nothing about
-# models; the recommender extends them here so the dependency stays one-way.
-admin.site.unregister(Movie)
-admin.site.unregister(Viewer)
-
-
-def _movie_link(movie_id: int, title: str) -> str:
-    url = reverse("admin:ingestion_movie_change", args=[movie_id])
-    return format_html('<a href="{}">{}</a>', url, title)
-
-
-@admin.register(Movie)
-class MovieInspectorAdmin(MovieAdmin):
-    readonly_fields = ["recall_neighbours"]
-
-    @admin.display(description="nearest neighbours (active model)")
-    def recall_neighbours(self, movie: Movie) -> str:
-        run = run_selectors.active_run()
-        if run is None:
-            return "No model is active yet."
-        by_source = run_selectors.movie_neighbours(
-            run=run, movie_id=movie.pk, topk=INSPECTOR_NEIGHBOURS
-        )
-        if not by_source:
-            return f"Run #{run.pk} has no neighbour list for this movie."
-        columns = sorted(by_source)
-        rows = []
-        for rank in range(max(len(entries) for entries in by_source.values())):
-            cells = []
-            for source in columns:
-                entries = by_source[source]
-                if rank < len(entries):
-                    movie_ = entries[rank]
-                    link = _movie_link(movie_.item_id, movie_.title)
-                    cells.append(format_html("{} <small>{}</small>", link, f"{movie_.score:.3f}"))
-                else:
-                    cells.append("")
-            rows.append((rank + 1, format_html_join("", "<td>{}</td>", ((c,) for c in cells))))
-        body = format_html_join("", "<tr><th>{}</th>{}</tr>", rows)
-        return format_html(
-            '<p>Run #{} · neighbour and score per recall source</p><table class="videorec-table">'
-            "<thead><tr><th>rank</th>{}</tr></thead><tbody>{}</tbody></table>",
-            run.pk,
-            format_html_join("", "<th>{}</th>", ((source,) for source in columns)),
-            body,
-        )
-
-
-@admin.register(Viewer)
-class ViewerInspectorAdmin(ViewerAdmin):
-    readonly_fields = ["recent_ratings", "current_recommendations"]
-
-    @admin.display(description=f"latest ratings (up to {INSPECTOR_HISTORY})")
-    def recent_ratings(self, viewer: Viewer) -> str:
-        ratings = viewer_recent_ratings(viewer_id=viewer.pk, limit=INSPECTOR_HISTORY)
-        if not ratings:
-            return "No ratings."
-        return format_html(
-            '<table class="videorec-table"><thead><tr><th>rated</th><th>movie</th>'
-            "<th>score</th></tr></thead><tbody>{}</tbody></table>",
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (
-                        rating.rated_at.strftime("%Y-%m-%d %H:%M"),
-                        _movie_link(rating.movie_id, rating.movie.title),
-                        rating.score,
-                    )
-                    for rating in ratings
-                ),
-            ),
-        )
-
-    @admin.display(description="current recommendations")
-    def current_recommendations(self, viewer: Viewer) -> str:
-        [result] = recommendations_for_viewers(
-            viewer_ids=[viewer.pk], topk=INSPECTOR_RECOMMENDATIONS
-        )
-        source = (
-            f"model run #{result.model_run}"
-            if result.model_run
-            else "no active model: most-rated movies"
-        )
-        return format_html(
-            '<p>From {}{}</p><table class="videorec-table"><thead><tr><th>#</th><th>movie</th>'
-            "<th>score</th><th>source</th><th>why</th></tr></thead><tbody>{}</tbody></table>",
-            source,
-            " (cold start)" if result.cold_start else "",
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (
-                        rank,
-                        _movie_link(item.item_id, item.title),
-                        f"{item.score:.3f}",
-                        ", ".join(reason.source for reason in item.reasons),
-                        "; ".join(reason.text for reason in item.reasons),
-                    )
-                    for rank, item in enumerate(result.recommendations, start=1)
-                ),
-            ),
-        )

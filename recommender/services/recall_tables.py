@@ -1,0 +1,75 @@
+"""The recall tables a run publishes (neighbor lists, popularity list), and their pruning.
+
+Serving reads a run's candidates from its artifact; these tables are the same lists in
+the database, for the admin's inspector and the similar-movies endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from common.bulk import upsert_frame
+from recommender.engine.pipeline import RecommenderPipeline
+
+from ..models import ItemNeighbor, ModelRun, PopularItem
+
+logger = logging.getLogger(__name__)
+
+
+def recall_tables_publish(*, run: ModelRun, pipeline: RecommenderPipeline) -> None:
+    """Replace ``run``'s tables with the top lists of ``pipeline``'s item sources."""
+    per_item = run.params["neighbors_per_item"]
+    neighbors = pd.concat(
+        [pipeline.neighbour_table(name, per_item) for name in pipeline.item_sources()],
+        ignore_index=True,
+    )
+    neighbors = neighbors.rename(columns={"item_id": "movie_id", "neighbour_id": "neighbor_id"})
+    popular = pipeline.popularity_table(run.params["popular_items"])
+    popular = popular.rename(columns={"item_id": "movie_id"})[["movie_id", "score", "rank"]]
+    neighbors.insert(0, "run_id", run.id)
+    popular.insert(0, "run_id", run.id)
+    with transaction.atomic():
+        ItemNeighbor.objects.filter(run_id=run.id).delete()
+        PopularItem.objects.filter(run_id=run.id).delete()
+        upsert_frame(
+            ItemNeighbor._meta.db_table, neighbors, key=["run_id", "source", "movie_id", "rank"]
+        )
+        upsert_frame(PopularItem._meta.db_table, popular, key=["run_id", "rank"])
+
+
+def recall_tables_prune(*, keep: int) -> list[int]:
+    """Delete the recall tables of old runs; returns the ids of the runs pruned.
+
+    Each run publishes a neighbor list per movie and source (about 170,000 rows on
+    MovieLens-100k), so they are kept only for the active run, the newest ``keep``
+    succeeded runs, and runs still training. The artifacts stay: a rollback republishes
+    the tables from them.
+    """
+    succeeded = ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).order_by(
+        "-created_at", "-id"
+    )
+    kept = set(succeeded.values_list("id", flat=True)[:keep])
+    kept |= set(ModelRun.objects.filter(status__in=ModelRun.IN_FLIGHT).values_list("id", flat=True))
+    # One index probe per run, rather than reading the tables' run ids.
+    published = Exists(ItemNeighbor.objects.filter(run_id=OuterRef("pk"))) | Exists(
+        PopularItem.objects.filter(run_id=OuterRef("pk"))
+    )
+    candidates = set(
+        ModelRun.objects.filter(published).exclude(id__in=kept).values_list("id", flat=True)
+    )
+    if not candidates:
+        return []
+    with transaction.atomic():
+        # The row locks wait for a rollback that may be re-activating one of these runs
+        # (it holds its run's lock while republishing), so its fresh tables survive.
+        locked = ModelRun.objects.select_for_update().filter(id__in=candidates).order_by("id")
+        pruned = [run.id for run in locked if not run.is_active]
+        ItemNeighbor.objects.filter(run_id__in=pruned).delete()
+        PopularItem.objects.filter(run_id__in=pruned).delete()
+    if pruned:
+        logger.info("recall tables of runs %s pruned", ", ".join(map(str, pruned)))
+    return pruned
