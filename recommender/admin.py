@@ -29,8 +29,8 @@ from .services.training import TrainingError, model_run_rollback, retrain_reques
 
 #: Feature importances drawn on a run's page (the rest are near zero).
 MAX_IMPORTANCES = 30
-#: How many neighbours per source, history rows and recommendations the inspectors show.
-INSPECTOR_NEIGHBOURS = 10
+#: How many neighbors per source, history rows and recommendations the inspectors show.
+INSPECTOR_NEIGHBORS = 10
 INSPECTOR_HISTORY = 20
 INSPECTOR_RECOMMENDATIONS = 10
 
@@ -125,7 +125,7 @@ class ModelRunAdmin(admin.ModelAdmin):
                 return "pruned; activating the run republishes them from its artifact"
             return "not published"
         url = reverse("admin:recommender_itemneighbor_changelist")
-        return format_html('<a href="{}?run__id__exact={}">neighbour lists</a>', url, run.pk)
+        return format_html('<a href="{}?run__id__exact={}">neighbor lists</a>', url, run.pk)
 
     @admin.display(description="metrics")
     def metrics_table(self, run: ModelRun) -> str:
@@ -334,18 +334,18 @@ def _movie_link(movie_id: int, title: str) -> str:
 
 @admin.register(Movie)
 class MovieInspectorAdmin(MovieAdmin):
-    readonly_fields = ["recall_neighbours"]
+    readonly_fields = ["recall_neighbors"]
 
-    @admin.display(description="nearest neighbours (active model)")
-    def recall_neighbours(self, movie: Movie) -> str:
+    @admin.display(description="nearest neighbors (active model)")
+    def recall_neighbors(self, movie: Movie) -> str:
         run = run_selectors.active_run()
         if run is None:
             return "No model is active yet."
-        by_source = run_selectors.movie_neighbours(
-            run=run, movie_id=movie.pk, topk=INSPECTOR_NEIGHBOURS
+        by_source = run_selectors.movie_neighbors(
+            run=run, movie_id=movie.pk, topk=INSPECTOR_NEIGHBORS
         )
         if not by_source:
-            return f"Run #{run.pk} has no neighbour list for this movie."
+            return f"Run #{run.pk} has no neighbor list for this movie."
         columns = sorted(by_source)
         rows = []
         for rank in range(max(len(entries) for entries in by_source.values())):
@@ -361,7 +361,7 @@ class MovieInspectorAdmin(MovieAdmin):
             rows.append((rank + 1, format_html_join("", "<td>{}</td>", ((c,) for c in cells))))
         body = format_html_join("", "<tr><th>{}</th>{}</tr>", rows)
         return format_html(
-            '<p>Run #{} · neighbour and score per recall source</p><table class="videorec-table">'
+            '<p>Run #{} · neighbor and score per recall source</p><table class="videorec-table">'
             "<thead><tr><th>rank</th>{}</tr></thead><tbody>{}</tbody></table>",
             run.pk,
             format_html_join("", "<th>{}</th>", ((source,) for source in columns)),

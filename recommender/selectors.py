@@ -42,7 +42,7 @@ def model_runs() -> QuerySet[ModelRun]:
 def similar_movies(
     *, run: ModelRun, movie_id: int, topk: int, source: str | None = None
 ) -> list[SimilarMovie]:
-    """The movie's nearest neighbours in ``run``'s recall table, best first.
+    """The movie's nearest neighbors in ``run``'s recall table, best first.
 
     ``source`` defaults to the run's similarity source (the one explanations use).
     """
@@ -62,8 +62,8 @@ def similar_movies(
     return [SimilarMovie(row.neighbor_id, row.neighbor.title, row.score, source) for row in rows]
 
 
-def movie_neighbours(*, run: ModelRun, movie_id: int, topk: int) -> dict[str, list[SimilarMovie]]:
-    """The movie's top-``topk`` neighbours in every recall source of ``run`` (one query)."""
+def movie_neighbors(*, run: ModelRun, movie_id: int, topk: int) -> dict[str, list[SimilarMovie]]:
+    """The movie's top-``topk`` neighbors in every recall source of ``run`` (one query)."""
     rows = (
         ItemNeighbor.objects.filter(run=run, movie_id=movie_id, rank__lte=topk)
         .select_related("neighbor")

@@ -30,7 +30,8 @@ from ingestion.models import Genre, Movie, Rating
 from ..models import ModelRun
 
 if TYPE_CHECKING:
-    from recommender.engine.pipeline import RecommendationBatch, RecommenderPipeline
+    from recommender.engine.model import RecommenderModel
+    from recommender.engine.scoring import RecommendationBatch
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class ViewerRecommendations:
 @dataclass(frozen=True)
 class ActiveModel:
     run_id: int
-    pipeline: RecommenderPipeline
+    recommender: RecommenderModel
     #: Names this model in cache keys; unlike the id alone it never comes back after
     #: the database is flushed and reloaded.
     cache_namespace: str
@@ -158,7 +159,7 @@ def active_model() -> ActiveModel | None:
         return current
     # Imported on first use: LightGBM and scikit-learn take a second to import, which
     # every management command would otherwise pay through the URL checks.
-    from recommender.engine.artifacts import ArtifactError, load_pipeline
+    from recommender.engine.artifacts import ArtifactError, load_model
 
     with _lock:
         if _loaded is not None and _loaded.run_id == run_id:
@@ -168,7 +169,7 @@ def active_model() -> ActiveModel | None:
             with run.artifact.open("rb") as handle:
                 _loaded = ActiveModel(
                     run_id=run_id,
-                    pipeline=load_pipeline(handle),
+                    recommender=load_model(handle),
                     cache_namespace=f"{run_id}.{run.created_at.timestamp():.6f}",
                 )
             logger.info("serving model run %s", run_id)
@@ -225,7 +226,10 @@ def recommendations_for_viewers(
     if genres:
         outside = _movies_outside(genres)
         wanted = {v: items | outside for v, items in wanted.items()}
-    batch = model.pipeline.recommend(
+    from recommender.engine.scoring import recommend  # first use: see active_model()
+
+    batch = recommend(
+        model.recommender,
         histories,
         user_ids=np.asarray(missing, dtype=np.int64),
         topk=topk,
@@ -303,7 +307,7 @@ def _describe(
             "id", "title"
         )
     )
-    kinds = {name: spec["kind"] for name, spec in model.pipeline.config.sources.items()}
+    kinds = {name: spec["kind"] for name, spec in model.recommender.config.sources.items()}
     results = []
     for user_id in batch.user_ids.tolist():
         items = [

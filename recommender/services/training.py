@@ -33,10 +33,13 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from ingestion import selectors as data_selectors
 from ingestion.bulk import upsert_frame
-from recommender.engine.artifacts import ArtifactError, load_pipeline, save_pipeline
+from recommender.engine import training as engine_training
+from recommender.engine.artifacts import ArtifactError, load_model, save_model
+from recommender.engine.config import PipelineConfig
 from recommender.engine.data import InteractionData
 from recommender.engine.evaluation import evaluate_holdout
-from recommender.engine.pipeline import PipelineConfig, RecommenderPipeline
+from recommender.engine.model import RecommenderModel
+from recommender.engine.recall_tables import item_source_names, neighbor_table, popularity_table
 
 from ..models import ItemNeighbor, ModelRun, PopularItem
 from .serving import active_run_changed
@@ -210,19 +213,19 @@ def recall_tables_build(*, run_id: int) -> None:
         if not run.data_snapshot.get("ratings"):
             raise TrainingError("there are no ratings to train on; run loadml100k first")
         data = _training_data(run)
-        pipeline = RecommenderPipeline(_config(run)).fit_sources(data)
-        _save_artifact(run, pipeline, f"run-{run.id}-sources.npz")
-        _publish_tables(run, pipeline)
+        model = engine_training.fit_sources(_config(run), data)
+        _save_artifact(run, model, f"run-{run.id}-sources.npz")
+        _publish_tables(run, model)
 
 
 def ranker_train(*, run_id: int) -> None:
     """Train the LightGBM ranker on folds of the snapshot; completes the artifact."""
     with _stage(run_id, Stage.RANKER) as run:
-        pipeline = _load_artifact(run).fit_ranker(_training_data(run))
-        _save_artifact(run, pipeline, f"run-{run.id}.npz")
+        model = engine_training.fit_ranker(_load_artifact(run), _training_data(run))
+        _save_artifact(run, model, f"run-{run.id}.npz")
         run.feature_importances = {
             name: round(float(value), 4)
-            for name, value in pipeline.fit_report_.get("feature_importance", {}).items()
+            for name, value in model.fit_report.get("feature_importance", {}).items()
         }
         run.save(update_fields=["feature_importances"])
 
@@ -281,7 +284,7 @@ def model_run_rollback(*, run_id: int) -> ModelRun:
     if not run.artifact:
         raise TrainingError(f"run {run_id} cannot be activated: it has no model artifact")
     try:
-        pipeline = _load_artifact(run, require_ranker=True)
+        model = _load_artifact(run, require_ranker=True)
     except (ArtifactError, OSError, ValueError) as exc:
         raise TrainingError(
             f"run {run_id} cannot be activated: its artifact does not load ({exc})"
@@ -291,7 +294,7 @@ def model_run_rollback(*, run_id: int) -> ModelRun:
         # Under the run's row lock, which pruning waits for: the tables cannot vanish
         # between this check and the switch.
         if not PopularItem.objects.filter(run_id=run_id).exists():
-            _publish_tables(locked, pipeline)
+            _publish_tables(locked, model)
             logger.info("run %s: recall tables republished from its artifact", run_id)
 
     _activate(run_id, force=True, required=Status.SUCCEEDED, before_switch=republish_pruned_tables)
@@ -357,7 +360,7 @@ def model_run_finish(*, run_id: int) -> ModelRun:
 def recall_tables_prune(*, keep: int) -> list[int]:
     """Delete the recall tables of old runs; returns the ids of the runs pruned.
 
-    Each run publishes a neighbour list per movie and source (about 170,000 rows on
+    Each run publishes a neighbor list per movie and source (about 170,000 rows on
     MovieLens-100k), so they are kept only for the active run, the newest ``keep``
     succeeded runs, and runs still training. The artifacts stay: a rollback republishes
     the tables from them.
@@ -586,15 +589,15 @@ def _training_data(run: ModelRun) -> InteractionData:
     )
 
 
-def _save_artifact(run: ModelRun, pipeline: RecommenderPipeline, name: str) -> None:
-    """Write the pipeline through Django's storage (local disk or object storage).
+def _save_artifact(run: ModelRun, model: RecommenderModel, name: str) -> None:
+    """Write the model through Django's storage (local disk or object storage).
 
     The previous artifact of the run (the sources-only one) is removed once the new one
     is stored.
     """
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / name
-        save_pipeline(pipeline, path)
+        save_model(model, path)
         old_name = run.artifact.name
         with path.open("rb") as handle:
             run.artifact.save(name, File(handle), save=False)
@@ -603,19 +606,19 @@ def _save_artifact(run: ModelRun, pipeline: RecommenderPipeline, name: str) -> N
             run.artifact.storage.delete(old_name)
 
 
-def _load_artifact(run: ModelRun, *, require_ranker: bool = False) -> RecommenderPipeline:
+def _load_artifact(run: ModelRun, *, require_ranker: bool = False) -> RecommenderModel:
     with run.artifact.open("rb") as handle:
-        return load_pipeline(handle, require_ranker=require_ranker)
+        return load_model(handle, require_ranker=require_ranker)
 
 
-def _publish_tables(run: ModelRun, pipeline: RecommenderPipeline) -> None:
+def _publish_tables(run: ModelRun, model: RecommenderModel) -> None:
     per_item = run.params["neighbors_per_item"]
     neighbors = pd.concat(
-        [pipeline.neighbour_table(name, per_item) for name in pipeline.item_sources()],
+        [neighbor_table(model, name, per_item) for name in item_source_names(model)],
         ignore_index=True,
     )
-    neighbors = neighbors.rename(columns={"item_id": "movie_id", "neighbour_id": "neighbor_id"})
-    popular = pipeline.popularity_table(run.params["popular_items"])
+    neighbors = neighbors.rename(columns={"item_id": "movie_id"})
+    popular = popularity_table(model, run.params["popular_items"])
     popular = popular.rename(columns={"item_id": "movie_id"})[["movie_id", "score", "rank"]]
     neighbors.insert(0, "run_id", run.id)
     popular.insert(0, "run_id", run.id)

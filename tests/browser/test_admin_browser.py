@@ -145,7 +145,7 @@ def test_dashboard_and_run_page_in_chromium(
         ("admin-viewer-inspector.png", reverse("admin:ingestion_viewer_change", args=[7]),
          "Current recommendations"),
         ("admin-movie-inspector.png", reverse("admin:ingestion_movie_change", args=[1]),
-         "Nearest neighbours (active model)"),
+         "Nearest neighbors (active model)"),
         ("admin-compare-runs.png", compare, "Metrics: system"),
     ]  # fmt: skip
     for name, url, text in pages:

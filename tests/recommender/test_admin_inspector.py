@@ -22,13 +22,13 @@ def viewer_page(client, viewer_id: int) -> str:
     return client.get(reverse("admin:ingestion_viewer_change", args=[viewer_id])).content.decode()
 
 
-def test_movie_page_lists_neighbours_per_source_with_scores(
+def test_movie_page_lists_neighbors_per_source_with_scores(
     staff_client, trained, django_assert_max_num_queries
 ) -> None:
     with django_assert_max_num_queries(15):
         html = movie_page(staff_client, 1)
 
-    assert f"Run #{trained.pk} · neighbour and score per recall source" in html
+    assert f"Run #{trained.pk} · neighbor and score per recall source" in html
     sources = sorted(set(ItemNeighbor.objects.filter(run=trained).values_list("source", flat=True)))
     header = "".join(f"<th>{source}</th>" for source in sources)
     assert f"<th>rank</th>{header}" in html
@@ -36,7 +36,7 @@ def test_movie_page_lists_neighbours_per_source_with_scores(
         best = ItemNeighbor.objects.get(run=trained, source=source, movie_id=1, rank=1)
         link = reverse("admin:ingestion_movie_change", args=[best.neighbor_id])
         assert f'<a href="{link}">{best.neighbor.title}</a> <small>{best.score:.3f}</small>' in html
-    # Five neighbours per source were published (fast parameters): five rank rows.
+    # Five neighbors per source were published (fast parameters): five rank rows.
     assert re.findall(r"<tr><th>(\d+)</th><td>", html) == ["1", "2", "3", "4", "5"]
 
 

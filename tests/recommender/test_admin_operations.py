@@ -9,6 +9,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from recommender import tasks
+from recommender.engine import training as engine_training
 from recommender.models import ModelRun
 from recommender.services import training
 from recommender.services.serving import recommendations_for_viewers
@@ -105,10 +106,10 @@ def test_retrain_now_while_a_retrain_is_in_flight_starts_none(
 def test_retrain_that_fails_says_why(
     staff_client, synthetic_ratings, fast_defaults, eager, monkeypatch
 ) -> None:
-    def broken(self, data):
+    def broken(model, data):
         raise RuntimeError("LightGBM exploded")
 
-    monkeypatch.setattr(training.RecommenderPipeline, "fit_ranker", broken)
+    monkeypatch.setattr(engine_training, "fit_ranker", broken)
 
     response = staff_client.post(reverse("admin:recommender_modelrun_retrain"), follow=True)
 
@@ -245,7 +246,7 @@ def test_run_page_shows_timings_params_and_importance_chart(
 def test_run_page_of_a_pruned_run_says_so(staff_client, train) -> None:
     run = train()
     training.recall_tables_prune(keep=0)  # the active run keeps its tables
-    assert "neighbour lists" in staff_client.get(run_url(run)).content.decode()
+    assert "neighbor lists" in staff_client.get(run_url(run)).content.decode()
     ModelRun.objects.filter(pk=run.pk).update(is_active=False)
     training.recall_tables_prune(keep=0)
     html = staff_client.get(run_url(run)).content.decode()

@@ -34,10 +34,10 @@ def train(params: dict, **options) -> ModelRun:
 
 
 def tables(run: ModelRun) -> tuple[list[tuple], list[tuple]]:
-    neighbours = ItemNeighbor.objects.filter(run=run).order_by("source", "movie_id", "rank")
+    neighbors = ItemNeighbor.objects.filter(run=run).order_by("source", "movie_id", "rank")
     popular = PopularItem.objects.filter(run=run).order_by("rank")
     return (
-        list(neighbours.values_list("source", "movie_id", "rank", "neighbor_id", "score")),
+        list(neighbors.values_list("source", "movie_id", "rank", "neighbor_id", "score")),
         list(popular.values_list("rank", "movie_id", "score")),
     )
 

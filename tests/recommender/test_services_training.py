@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError
 
-from recommender.engine.pipeline import RecommenderPipeline
+from recommender.engine import training as engine_training
 from recommender.models import ItemNeighbor, ModelRun, PopularItem
 from recommender.services.training import (
     TrainingError,
@@ -47,7 +47,7 @@ def test_retrain_records_everything_and_activates(synthetic_ratings, fast_params
     assert PopularItem.objects.filter(run=run).count() == 10
     neighbors = ItemNeighbor.objects.filter(run=run)
     assert set(neighbors.values_list("source", flat=True)) == {"cooccurrence", "itemknn", "ease"}
-    # Neighbours stay inside the movie's taste group.
+    # Neighbors stay inside the movie's taste group.
     top = neighbors.filter(source="itemknn", movie_id=1, rank=1).get()
     assert top.neighbor_id <= 20
 
@@ -57,10 +57,10 @@ def test_failing_stage_marks_the_run_failed_and_keeps_the_active_one(
 ) -> None:
     first = train(fast_params)
 
-    def broken(self, data):
+    def broken(model, data):
         raise RuntimeError("LightGBM exploded")
 
-    monkeypatch.setattr(RecommenderPipeline, "fit_ranker", broken)
+    monkeypatch.setattr(engine_training, "fit_ranker", broken)
     with pytest.raises(TrainingError, match="failed while ranker: LightGBM exploded"):
         train(fast_params)
 
