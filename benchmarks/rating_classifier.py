@@ -27,11 +27,12 @@ from recommender.engine.data import (
     catalogue_index,
     deduplicate_ratings,
 )
-from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder, build_vocabulary
+from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder
 from recommender.engine.ranking import LightGBMRanker, RankerConfig
 from recommender.engine.recall.als import ridge_rows
 from recommender.engine.recall.base import binarize
 from recommender.engine.recall.selection import prune_top_k
+from recommender.engine.vocabulary import build_vocabulary
 
 logger = logging.getLogger(__name__)
 

@@ -134,8 +134,6 @@ def evaluate_holdout(
     :func:`~recommender.engine.config.baseline_sources`), with the configuration's
     parameters when the configuration has a source of that name.
     """
-    if baselines is None:
-        baselines = baseline_sources()
     train, test = holdout_split(data.ratings, protocol, test_share, seed)
     users = IdIndex(np.intersect1d(train["user_id"].unique(), test["user_id"].unique()))
     items = IdIndex(np.concatenate([data.items_or_empty["item_id"], data.ratings["item_id"]]))
@@ -143,27 +141,18 @@ def evaluate_holdout(
     relevant = relevant_lists(test, users.ids)
     n_unseen = len(items) - np.diff(history.indptr)
     seconds: dict[str, float] = {}
-
     baseline_metrics = {}
-    for name, spec in baselines.items():
+    for name, spec in (baseline_sources() if baselines is None else baselines).items():
         started = time.perf_counter()
         source = build_source(config.sources.get(name, spec)).fit(history)
         seconds[name] = round(time.perf_counter() - started, 3)
         ids, _ = source.recommend(history, len(items))
-        ranked = items.id_of(ids)
-        baseline_metrics[name] = {
-            **evaluate_topk(ranked[:, :k], relevant, k, len(items)),
-            "auc": ranking_auc(ranked, relevant, n_unseen),
-        }
-
+        baseline_metrics[name] = _ranking_metrics(items.id_of(ids), relevant, k, n_unseen)
     started = time.perf_counter()
     model = fit(config, data.with_ratings(train))
     seconds["system"] = round(time.perf_counter() - started, 3)
     batch = recommend(model, train, user_ids=users.ids, topk=len(items))
-    system = {
-        **evaluate_topk(batch.item_ids[:, :k], relevant, k, len(items)),
-        "auc": ranking_auc(batch.item_ids, relevant, n_unseen),
-    }
+    system = _ranking_metrics(batch.item_ids, relevant, k, n_unseen)
     report = HoldoutReport(
         protocol={
             "name": protocol,
@@ -187,6 +176,17 @@ def evaluate_holdout(
         report.candidate_recall,
     )
     return report
+
+
+def _ranking_metrics(
+    ranked: np.ndarray, relevant: Sequence[np.ndarray], k: int, n_unseen: np.ndarray
+) -> dict[str, float]:
+    """Top-``k`` metrics and the full-ranking AUC of catalogue-wide rankings."""
+    n_items = ranked.shape[1]
+    return {
+        **evaluate_topk(ranked[:, :k], relevant, k, n_items),
+        "auc": ranking_auc(ranked, relevant, n_unseen),
+    }
 
 
 def relevant_lists(held_out: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:

@@ -163,11 +163,7 @@ def recommend(
         raise RuntimeError("model is not fitted: its ranker was never trained (fit_ranker)")
     if topk < 1:
         raise ValueError(f"topk must be >= 1, got {topk}")
-    if user_ids is None:
-        user_ids = histories["user_id"].unique()
-    user_ids = np.asarray(user_ids, dtype=np.int64)
-    if np.unique(user_ids).size != user_ids.size:
-        raise ValueError("user_ids must not contain duplicates")
+    user_ids = _requested_users(histories, user_ids)
     request_index = IdIndex(user_ids)
     history = build_histories(histories, request_index, model.item_index)
     excluded = _exclusion_matrix(model.item_index, exclude, request_index)
@@ -191,6 +187,18 @@ def recommend(
         sources=stacked("sources").astype(str),
         because_item_ids=stacked("because_item_ids"),
     )
+
+
+def _requested_users(
+    histories: pd.DataFrame, user_ids: Sequence[int] | np.ndarray | None
+) -> np.ndarray:
+    """``user_ids`` as int64 (default: the users in ``histories``); duplicates refused."""
+    if user_ids is None:
+        user_ids = histories["user_id"].unique()
+    user_ids = np.asarray(user_ids, dtype=np.int64)
+    if np.unique(user_ids).size != user_ids.size:
+        raise ValueError("user_ids must not contain duplicates")
+    return user_ids
 
 
 def _exclusion_matrix(

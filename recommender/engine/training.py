@@ -26,12 +26,13 @@ from recommender.engine.data import (
     catalogue_index,
     deduplicate_ratings,
 )
-from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder, build_vocabulary
+from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder
 from recommender.engine.model import RecommenderModel
 from recommender.engine.ranking import LightGBMRanker
 from recommender.engine.recall import BaseRecallSource
 from recommender.engine.scoring import candidate_features
 from recommender.engine.splits import stratified_split, time_split
+from recommender.engine.vocabulary import build_vocabulary
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ from recommender.engine.data import (
     empty_items,
     empty_users,
 )
-from recommender.engine.features import FeatureBuilder, build_vocabulary, source_feature_names
+from recommender.engine.features import FeatureBuilder, source_feature_names
 from recommender.engine.recall import ItemKNNSource, PopularitySource
+from recommender.engine.vocabulary import build_vocabulary
 
 N_ITEMS = 6
 
