@@ -8,7 +8,7 @@ them, so no step writes into arrays shared with another.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -167,14 +167,10 @@ def recommend(
     request_index = IdIndex(user_ids)
     history = build_histories(histories, request_index, model.item_index)
     excluded = _exclusion_matrix(model.item_index, exclude, request_index)
-    batch_size = model.config.batch_size
     batches = [
         _recommend_batch(model, history, request_index.ids, excluded, rows, topk, reference_time)
-        for rows in (
-            np.arange(start, min(start + batch_size, len(request_index)))
-            for start in range(0, len(request_index), batch_size)
-        )
-    ] or [RecommendationBatch.empty(request_index.ids, topk)]
+        for rows in _row_batches(len(request_index), model.config.batch_size)
+    ] or [RecommendationBatch.empty(request_index.ids, topk)]  # no users requested
     order = request_index.index_of(user_ids)
 
     def stacked(name: str) -> np.ndarray:
@@ -187,6 +183,12 @@ def recommend(
         sources=stacked("sources").astype(str),
         because_item_ids=stacked("because_item_ids"),
     )
+
+
+def _row_batches(n_rows: int, batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive row positions, ``batch_size`` at a time (bounds the dense arrays)."""
+    for start in range(0, n_rows, batch_size):
+        yield np.arange(start, min(start + batch_size, n_rows))
 
 
 def _requested_users(
@@ -224,8 +226,7 @@ def _recommend_batch(
     reference_time: float | None,
 ) -> RecommendationBatch:
     """Ranked, explained and popularity-completed lists of the users at ``rows``."""
-    batch_history = history.take_rows(rows)
-    batch_excluded = excluded[rows]
+    batch_history, batch_excluded = history.take_rows(rows), excluded[rows]
     ranked = _ranked_lists(
         model, batch_history, user_ids[rows], batch_excluded, topk, reference_time
     )
