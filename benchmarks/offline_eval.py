@@ -37,22 +37,22 @@ from report import machine_description, write_section
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from recommender.engine.classification import RatingClassifier  # noqa: E402
+from rating_classifier import RatingClassifier  # noqa: E402
+from source_tuning import tune_source  # noqa: E402
+
+from recommender.engine.config import PipelineConfig, build_source  # noqa: E402
 from recommender.engine.data import (  # noqa: E402
     IdIndex,
     InteractionData,
     build_histories,
     catalogue_index,
 )
-from recommender.engine.evaluation import holdout_candidate_recall  # noqa: E402
+from recommender.engine.evaluation import holdout_candidate_recall, relevant_lists  # noqa: E402
 from recommender.engine.metrics import evaluate_topk, roc_auc  # noqa: E402
-from recommender.engine.pipeline import (  # noqa: E402
-    PipelineConfig,
-    RecommenderPipeline,
-    build_source,
-)
+from recommender.engine.model import RecommenderModel  # noqa: E402
+from recommender.engine.scoring import recommend  # noqa: E402
 from recommender.engine.splits import random_split, stratified_split, time_split  # noqa: E402
-from recommender.engine.tuning import relevant_lists, tune_source  # noqa: E402
+from recommender.engine.training import fit  # noqa: E402
 
 logger = logging.getLogger("offline_eval")
 
@@ -170,7 +170,7 @@ def run_protocol(
     config: PipelineConfig,
     tune_protocol: str,
     tune_share: float,
-) -> tuple[list[dict[str, Any]], RecommenderPipeline]:
+) -> tuple[list[dict[str, Any]], RecommenderModel]:
     """Evaluate baselines and the pipeline on one split."""
     users = IdIndex(data.ratings["user_id"])
     items = catalogue_index(data)
@@ -190,10 +190,8 @@ def run_protocol(
             {"protocol": name, "model": label, **metrics, "fit s": seconds, "RSS peak MB": peak}
         )
         logger.info("%s / %s: ndcg %.4f", name, label, metrics[f"ndcg@{K}"])
-    pipeline, seconds, peak = measured(
-        lambda: RecommenderPipeline(config).fit(data.with_ratings(train))
-    )
-    batch = pipeline.recommend(train, user_ids=users.ids, topk=K)
+    model, seconds, peak = measured(lambda: fit(config, data.with_ratings(train)))
+    batch = recommend(model, train, user_ids=users.ids, topk=K)
     metrics = evaluate_lists(batch.item_ids, test, users.ids, len(items))
     rows.append(
         {
@@ -205,22 +203,22 @@ def run_protocol(
         }
     )
     logger.info("%s / pipeline: ndcg %.4f", name, metrics[f"ndcg@{K}"])
-    return rows, pipeline
+    return rows, model
 
 
-def serving_latency(pipeline: RecommenderPipeline, train: pd.DataFrame) -> dict[str, float]:
+def serving_latency(model: RecommenderModel, train: pd.DataFrame) -> dict[str, float]:
     """Single-user in-process latency (ms) and full-batch seconds."""
     by_user = dict(list(train.groupby("user_id")))
     user_ids = np.array(sorted(by_user))
     sample = np.random.default_rng(0).choice(user_ids, size=min(300, user_ids.size), replace=False)
-    pipeline.recommend(by_user[sample[0]], topk=K)  # warm-up
+    recommend(model, by_user[sample[0]], topk=K)  # warm-up
     timings = []
     for user in sample:
         started = time.perf_counter()
-        pipeline.recommend(by_user[user], topk=K)
+        recommend(model, by_user[user], topk=K)
         timings.append((time.perf_counter() - started) * 1000)
     started = time.perf_counter()
-    pipeline.recommend(train, user_ids=user_ids, topk=K)
+    recommend(model, train, user_ids=user_ids, topk=K)
     batch_seconds = time.perf_counter() - started
     return {
         "p50 ms": float(np.percentile(timings, 50)),
@@ -332,22 +330,22 @@ def main(argv: list[str] | None = None) -> int:
     }
     rows, extras = [], []
     for name, ((train, test), config, (tune_protocol, tune_share)) in protocols.items():
-        protocol_rows, pipeline = run_protocol(
+        protocol_rows, model = run_protocol(
             name, data, train, test, config, tune_protocol, tune_share
         )
         rows += protocol_rows
-        report = pipeline.fit_report_
+        report = model.fit_report
         recall = [v for k, v in report.items() if k.endswith("candidate_recall")]
         importance = list(report["feature_importance"].items())[:10]
         extras.append(
             f"* {name}: candidate recall (share of test ratings among the ranker's "
-            f"candidates) {holdout_candidate_recall(pipeline, train, test):.3f} on the test part, "
+            f"candidates) {holdout_candidate_recall(model, train, test):.3f} on the test part, "
             f"{', '.join(f'{v:.3f}' for v in recall)} on the internal folds; ranker "
             f"{report['ranker_trees']} trees; top features by gain: "
             + ", ".join(f"`{k}` {v:.0f}" for k, v in importance)
         )
         if name.startswith("stratified"):
-            latency = serving_latency(pipeline, train)
+            latency = serving_latency(model, train)
     classification = run_classification(data, args.quick)
     tuning = (
         tuning_report(

@@ -26,7 +26,7 @@ from django.utils import timezone
 from .models import ModelRun
 
 if TYPE_CHECKING:
-    from recommender.engine.pipeline import RecommenderPipeline
+    from recommender.engine.model import RecommenderModel
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ NO_ACTIVE_RUN = 0
 @dataclass(frozen=True)
 class ActiveModel:
     run_id: int
-    pipeline: RecommenderPipeline
+    recommender: RecommenderModel
     #: Names this model in cache keys; unlike the id alone it never comes back after
     #: the database is flushed and reloaded.
     cache_namespace: str
@@ -108,14 +108,14 @@ def _active_run_id() -> int:
     return run_id
 
 
-def model_run_pipeline(*, run: ModelRun, require_ranker: bool = False) -> RecommenderPipeline:
-    """Load ``run``'s pipeline from its artifact (``ArtifactError`` when it is unusable)."""
+def model_run_artifact_load(*, run: ModelRun, require_ranker: bool = False) -> RecommenderModel:
+    """Load ``run``'s model from its artifact (``ArtifactError`` when it is unusable)."""
     # Imported on first use: LightGBM and scikit-learn take a second to import, which
     # every management command would otherwise pay through the URL checks.
-    from recommender.engine.artifacts import load_pipeline
+    from recommender.engine.artifacts import load_model
 
     with run.artifact.open("rb") as handle:
-        return load_pipeline(handle, require_ranker=require_ranker)
+        return load_model(handle, require_ranker=require_ranker)
 
 
 def active_model() -> ActiveModel | None:
@@ -136,7 +136,7 @@ def active_model() -> ActiveModel | None:
             run = ModelRun.objects.get(id=run_id)
             _loaded = ActiveModel(
                 run_id=run_id,
-                pipeline=model_run_pipeline(run=run),
+                recommender=model_run_artifact_load(run=run),
                 cache_namespace=f"{run_id}.{run.created_at.timestamp():.6f}",
             )
             logger.info("serving model run %s", run_id)

@@ -130,7 +130,7 @@ def synthetic_ratings(db) -> None:
 @pytest.fixture
 def fast_params() -> dict:
     """A pipeline small enough for tests: fewer sources, one fold, few trees."""
-    from recommender.engine.pipeline import PipelineConfig
+    from recommender.engine.config import PipelineConfig
     from recommender.engine.ranking import RankerConfig
 
     config = PipelineConfig(

@@ -1,4 +1,4 @@
-"""Single-file artifacts of a fitted pipeline.
+"""Single-file artifacts of a fitted :class:`~recommender.engine.model.RecommenderModel`.
 
 An artifact is one ``.npz`` (zip) file holding the learned numpy arrays, the
 LightGBM text model (UTF-8 bytes as a ``uint8`` array) and a JSON metadata
@@ -20,12 +20,17 @@ import logging
 import os
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from recommender.engine.pipeline import RecommenderPipeline
+from recommender.engine.config import PipelineConfig, build_source
+from recommender.engine.data import IdIndex
+from recommender.engine.features import FeatureBuilder
+from recommender.engine.model import RecommenderModel
+from recommender.engine.ranking import LightGBMRanker
 
 logger = logging.getLogger(__name__)
 
@@ -54,21 +59,76 @@ def _text_array(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
 
 
-def save_pipeline(pipeline: RecommenderPipeline, path: str | os.PathLike[str]) -> None:
-    """Atomically write ``pipeline`` to ``path``.
+def _model_state(model: RecommenderModel) -> tuple[dict[str, Any], dict[str, np.ndarray], str]:
+    """Everything needed to rebuild ``model``.
+
+    Returns
+    -------
+    metadata : dict
+        JSON-serialisable configuration, vocabularies and fit report.
+    arrays : dict of str to numpy.ndarray
+        Learned arrays, keys ``item_ids``, ``source/<name>/<field>`` and
+        ``features/<field>``.
+    ranker : str
+        LightGBM text model; empty for a model without a ranker.
+    """
+    arrays = {"item_ids": model.item_index.ids}
+    for name, source in model.sources.items():
+        arrays.update({f"source/{name}/{k}": v for k, v in source.get_state().items()})
+    arrays.update({f"features/{k}": v for k, v in model.features.get_state().items()})
+    metadata = {
+        "config": model.config.to_dict(),
+        "vocabulary": model.vocabulary,
+        "fit_report": model.fit_report,
+    }
+    return metadata, arrays, model.ranker.to_string() if model.ranker else ""
+
+
+def _model_from_state(
+    metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray], ranker: str
+) -> RecommenderModel:
+    """Inverse of :func:`_model_state`; raises ``KeyError``/``ValueError`` on bad input."""
+    config = PipelineConfig.from_dict(metadata["config"])
+    item_index = IdIndex(arrays["item_ids"])
+    sources = {}
+    for name, spec in config.sources.items():
+        prefix = f"source/{name}/"
+        source = build_source(spec)
+        source.set_state({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
+        if source.n_items_ != len(item_index):
+            raise ValueError(f"source {name} has {source.n_items_} items, catalogue differs")
+        sources[name] = source
+    model = RecommenderModel(
+        config=config,
+        item_index=item_index,
+        sources=sources,
+        features=FeatureBuilder.from_state(
+            {k[len("features/") :]: v for k, v in arrays.items() if k.startswith("features/")}
+        ),
+        vocabulary=dict(metadata["vocabulary"]),
+        ranker=LightGBMRanker.from_string(ranker, metadata["config"]["ranker"]) if ranker else None,
+        fit_report=dict(metadata["fit_report"]),
+    )
+    if model.ranker and model.ranker.feature_names_ != model.feature_names:
+        raise ValueError("ranker features do not match the model configuration")
+    return model
+
+
+def save_model(model: RecommenderModel, path: str | os.PathLike[str]) -> None:
+    """Atomically write ``model`` to ``path``.
 
     Parameters
     ----------
-    pipeline : RecommenderPipeline
-        A fitted pipeline.
+    model : RecommenderModel
+        A fitted model (with or without its ranker).
     path : path-like
         Target file; its directory must exist.  ``.npz`` is conventional.
     """
-    metadata, arrays, model = pipeline.get_state()
+    metadata, arrays, ranker = _model_state(model)
     arrays = {key: np.asarray(value) for key, value in arrays.items()}
     if any(value.dtype == object for value in arrays.values()):
-        raise ArtifactError("pipeline state holds object arrays, which cannot be stored safely")
-    arrays[_MODEL_KEY] = _text_array(model)
+        raise ArtifactError("model state holds object arrays, which cannot be stored safely")
+    arrays[_MODEL_KEY] = _text_array(ranker)
     document = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -88,24 +148,24 @@ def save_pipeline(pipeline: RecommenderPipeline, path: str | os.PathLike[str]) -
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    logger.info("saved pipeline artifact %s (%d arrays)", target, len(arrays))
+    logger.info("saved model artifact %s (%d arrays)", target, len(arrays))
 
 
-def load_pipeline(
+def load_model(
     source: str | os.PathLike[str] | BinaryIO, *, require_ranker: bool = True
-) -> RecommenderPipeline:
-    """Load and validate an artifact written by :func:`save_pipeline`.
+) -> RecommenderModel:
+    """Load and validate an artifact written by :func:`save_model`.
 
     Parameters
     ----------
     source : path-like or binary file object
     require_ranker : bool
         Refuse an artifact saved after ``fit_sources()`` only (the default: such a
-        pipeline cannot recommend). Training stages pass False to continue it.
+        model cannot recommend). Training stages pass False to continue it.
 
     Returns
     -------
-    RecommenderPipeline
+    RecommenderModel
         Fully restored; never partially.
 
     Raises
@@ -135,10 +195,10 @@ def load_pipeline(
     if _digest(arrays) != document.get("sha256"):
         raise ArtifactError("artifact checksum mismatch: the file is corrupted")
     try:
-        model = arrays.pop(_MODEL_KEY).tobytes().decode("utf-8")
-        pipeline = RecommenderPipeline.from_state(document, arrays, model)
+        ranker = arrays.pop(_MODEL_KEY).tobytes().decode("utf-8")
+        model = _model_from_state(document, arrays, ranker)
     except Exception as error:  # any inconsistency means the artifact is unusable
         raise ArtifactError(f"artifact content is inconsistent: {error}") from error
-    if require_ranker and not pipeline.is_fitted:
+    if require_ranker and not model.has_ranker:
         raise ArtifactError("artifact holds recall sources only: its ranker was never trained")
-    return pipeline
+    return model

@@ -217,6 +217,10 @@ class HistoryMatrices:
         """Number of history rows."""
         return int(self.timestamps.shape[0])
 
+    def take_rows(self, rows: np.ndarray) -> HistoryMatrices:
+        """The histories of ``rows`` (positions), in that order."""
+        return HistoryMatrices(timestamps=self.timestamps[rows], ratings=self.ratings[rows])
+
 
 def build_histories(
     ratings: pd.DataFrame,

@@ -18,22 +18,17 @@ import numpy as np
 import pandas as pd
 
 from recommender.engine.candidates import candidate_recall, generate_candidates
+from recommender.engine.config import PipelineConfig, baseline_sources, build_source
 from recommender.engine.data import IdIndex, InteractionData, build_histories
 from recommender.engine.metrics import evaluate_topk
-from recommender.engine.pipeline import PipelineConfig, RecommenderPipeline, build_source
+from recommender.engine.model import RecommenderModel
+from recommender.engine.scoring import recommend
 from recommender.engine.splits import stratified_split, time_split
+from recommender.engine.training import fit
 
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("time", "stratified")
-#: Baselines scored next to every system: the seed design's co-occurrence and the usual
-#: single models. A source of the same name in the configuration lends its parameters.
-BASELINES: dict[str, dict[str, Any]] = {
-    "popularity": {"kind": "popularity"},
-    "cooccurrence": {"kind": "cooccurrence", "normalization": "jaccard"},
-    "itemknn": {"kind": "itemknn", "k": 200, "shrinkage": 10.0},
-    "ease": {"kind": "ease", "l2": 500.0},
-}
 
 
 @dataclass(frozen=True)
@@ -129,43 +124,35 @@ def evaluate_holdout(
     test_share: float = 0.2,
     k: int = 10,
     seed: int = 42,
-    baselines: Mapping[str, Mapping[str, Any]] = BASELINES,
+    baselines: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> HoldoutReport:
     """Fit on a training part of ``data.ratings`` and score the held-out part.
 
     Every held-out rating counts as relevant whatever its value; rankings cover the full
     catalogue minus each user's training items (the Microsoft Recommenders protocol).
-    Each baseline is one recall source alone, with the configuration's parameters when
-    the configuration has a source of that name.
+    Each baseline is one recall source alone (by default
+    :func:`~recommender.engine.config.baseline_sources`), with the configuration's
+    parameters when the configuration has a source of that name.
     """
     train, test = holdout_split(data.ratings, protocol, test_share, seed)
     users = IdIndex(np.intersect1d(train["user_id"].unique(), test["user_id"].unique()))
     items = IdIndex(np.concatenate([data.items_or_empty["item_id"], data.ratings["item_id"]]))
     history = build_histories(train, users, items).timestamps
-    relevant = _relevant(test, users.ids)
+    relevant = relevant_lists(test, users.ids)
     n_unseen = len(items) - np.diff(history.indptr)
     seconds: dict[str, float] = {}
-
     baseline_metrics = {}
-    for name, spec in baselines.items():
+    for name, spec in (baseline_sources() if baselines is None else baselines).items():
         started = time.perf_counter()
         source = build_source(config.sources.get(name, spec)).fit(history)
         seconds[name] = round(time.perf_counter() - started, 3)
         ids, _ = source.recommend(history, len(items))
-        ranked = items.id_of(ids)
-        baseline_metrics[name] = {
-            **evaluate_topk(ranked[:, :k], relevant, k, len(items)),
-            "auc": ranking_auc(ranked, relevant, n_unseen),
-        }
-
+        baseline_metrics[name] = _ranking_metrics(items.id_of(ids), relevant, k, n_unseen)
     started = time.perf_counter()
-    pipeline = RecommenderPipeline(config).fit(data.with_ratings(train))
+    model = fit(config, data.with_ratings(train))
     seconds["system"] = round(time.perf_counter() - started, 3)
-    batch = pipeline.recommend(train, user_ids=users.ids, topk=len(items))
-    system = {
-        **evaluate_topk(batch.item_ids[:, :k], relevant, k, len(items)),
-        "auc": ranking_auc(batch.item_ids, relevant, n_unseen),
-    }
+    batch = recommend(model, train, user_ids=users.ids, topk=len(items))
+    system = _ranking_metrics(batch.item_ids, relevant, k, n_unseen)
     report = HoldoutReport(
         protocol={
             "name": protocol,
@@ -178,7 +165,7 @@ def evaluate_holdout(
         },
         system=system,
         baselines=baseline_metrics,
-        candidate_recall=holdout_candidate_recall(pipeline, train, test),
+        candidate_recall=holdout_candidate_recall(model, train, test),
         seconds=seconds,
     )
     logger.info(
@@ -191,32 +178,42 @@ def evaluate_holdout(
     return report
 
 
-def _relevant(test: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:
-    grouped = test.groupby("user_id")["item_id"].apply(np.asarray)
+def _ranking_metrics(
+    ranked: np.ndarray, relevant: Sequence[np.ndarray], k: int, n_unseen: np.ndarray
+) -> dict[str, float]:
+    """Top-``k`` metrics and the full-ranking AUC of catalogue-wide rankings."""
+    n_items = ranked.shape[1]
+    return {
+        **evaluate_topk(ranked[:, :k], relevant, k, n_items),
+        "auc": ranking_auc(ranked, relevant, n_unseen),
+    }
+
+
+def relevant_lists(held_out: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:
+    """Held-out item ids of each user in ``user_ids`` order (empty if none)."""
+    grouped = held_out.groupby("user_id")["item_id"].apply(np.asarray)
     empty = np.zeros(0, dtype=np.int64)
     return [grouped.get(user, empty) for user in user_ids]
 
 
 def holdout_candidate_recall(
-    pipeline: RecommenderPipeline, train: pd.DataFrame, test: pd.DataFrame
+    model: RecommenderModel, train: pd.DataFrame, test: pd.DataFrame
 ) -> float:
     """Share of held-out ratings that reach the ranker as candidates.
 
-    Candidates come from the pipeline's sources scored on the training histories, in
+    Candidates come from the model's sources scored on the training histories, in
     batches of ``config.batch_size`` users so memory stays bounded.
     """
     users = IdIndex(train["user_id"].unique())
-    history = build_histories(train, users, pipeline.item_index_).timestamps
-    relevant = build_histories(test, users, pipeline.item_index_).timestamps
+    history = build_histories(train, users, model.item_index).timestamps
+    relevant = build_histories(test, users, model.item_index).timestamps
     found = total = 0
-    for start in range(0, len(users), pipeline.config.batch_size):
-        rows = slice(start, start + pipeline.config.batch_size)
+    for start in range(0, len(users), model.config.batch_size):
+        rows = slice(start, start + model.config.batch_size)
         held_out = relevant[rows]
         if held_out.nnz == 0:
             continue
-        candidates = generate_candidates(
-            pipeline.sources_, history[rows], pipeline.config.n_candidates
-        )
+        candidates = generate_candidates(model.sources, history[rows], model.config.n_candidates)
         found += round(candidate_recall(candidates, held_out) * held_out.nnz)
         total += held_out.nnz
     return found / total if total else float("nan")

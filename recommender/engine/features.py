@@ -20,6 +20,7 @@ from recommender.engine.candidates import CandidateSet
 from recommender.engine.data import HistoryMatrices, IdIndex
 from recommender.engine.recall.base import State, binarize
 from recommender.engine.recall.sequence import time_ordered
+from recommender.engine.vocabulary import encode_categories, genre_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -54,52 +55,6 @@ PAIR_FEATURES = (
 # key ``item * 2**32 + offset``, so one sorted array serves every item's timeline.
 _TIME_KEY_SHIFT = np.int64(2**32)
 CATEGORICAL_FEATURES = ("user_gender", "user_occupation")
-
-
-def genre_names(value: object) -> tuple[str, ...]:
-    """The genre names of one ``items.genres`` cell (missing/NaN cells have none)."""
-    return tuple(value) if isinstance(value, list | tuple | np.ndarray) else ()
-
-
-def build_vocabulary(items: pd.DataFrame, users: pd.DataFrame) -> dict[str, list[str]]:
-    """Sorted value lists of the categorical inputs (genres, gender, occupation).
-
-    Parameters
-    ----------
-    items, users : pandas.DataFrame
-        Side tables in the contract schema (may be empty).
-
-    Returns
-    -------
-    dict of str to list of str
-        Keys ``"genres"``, ``"gender"`` and ``"occupation"``.
-    """
-    return {
-        "genres": sorted({name for cell in items["genres"] for name in genre_names(cell)}),
-        "gender": sorted(users["gender"].dropna().unique().tolist()),
-        "occupation": sorted(users["occupation"].dropna().unique().tolist()),
-    }
-
-
-def genre_matrix(genres: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> np.ndarray:
-    """Multi-hot encode genre lists.
-
-    Parameters
-    ----------
-    genres : sequence of sequences of str, length n
-    vocabulary : sequence of str, length g
-
-    Returns
-    -------
-    numpy.ndarray of float32, shape (n, g)
-    """
-    position = {name: column for column, name in enumerate(vocabulary)}
-    encoded = np.zeros((len(genres), len(vocabulary)), dtype=np.float32)
-    for row, names in enumerate(genres):
-        for name in genre_names(names):
-            if name in position:
-                encoded[row, position[name]] = 1.0
-    return encoded
 
 
 def _row_mean_std(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -176,38 +131,14 @@ class FeatureBuilder:
             :func:`build_vocabulary`); codes are positions, unknown values become
             NaN (LightGBM's missing category).
         """
-        timestamps, ratings = train.timestamps, train.ratings
+        timestamps = train.timestamps
         self.reference_time_ = float(timestamps.data.max()) if timestamps.nnz else 0.0
-        n_ratings, mean, std = _row_mean_std(sp.csr_matrix(ratings.T))
-        global_mean = float(ratings.data.mean()) if ratings.nnz else np.nan
-        sums = np.nan_to_num(mean * n_ratings)
-        weight = n_ratings + self.prior_strength
-        bayes = np.divide(
-            sums + self.prior_strength * global_mean,
-            weight,
-            out=np.full_like(weight, np.nan),
-            where=weight > 0,
-        )
+        n_ratings, bayes, std = self._rating_statistics(train.ratings)
         recent_cut = self.reference_time_ - self.recent_days * SECONDS_PER_DAY
         is_recent = timestamps.data >= recent_cut
         recent = np.bincount(timestamps.indices[is_recent], minlength=timestamps.shape[1])
-        coo = timestamps.tocoo()
-        first = np.full(timestamps.shape[1], np.inf)
-        np.minimum.at(first, coo.col, coo.data)
-        first_seen = np.where(np.isfinite(first), first, np.nan)
-        self.time_origin_ = float(coo.data.min()) if coo.nnz else 0.0
-        self.item_time_keys_ = np.sort(
-            coo.col.astype(np.int64) * _TIME_KEY_SHIFT + self._offsets(coo.data)
-        )
-        self.item_first_seen_ = first_seen
-        items = items.drop_duplicates("item_id")
-        rows = item_index.index_of(items["item_id"].to_numpy())
-        known = rows >= 0
-        year = np.full(len(item_index), np.nan)
-        year[rows[known]] = items["year"].to_numpy(dtype=np.float64)[known]
-        genres = vocabulary["genres"]
-        self.item_genres_ = np.zeros((len(item_index), len(genres)), dtype=np.float32)
-        self.item_genres_[rows[known]] = genre_matrix(items["genres"].tolist(), genres)[known]
+        first_seen = self._fit_timelines(timestamps)
+        year = self._fit_item_side(items, item_index, vocabulary["genres"])
         self.item_table_ = np.column_stack(
             [
                 n_ratings,
@@ -223,11 +154,53 @@ class FeatureBuilder:
         self.user_table_ = np.column_stack(
             [
                 users["age"].to_numpy(dtype=np.float64),
-                _encode(users["gender"], vocabulary["gender"]),
-                _encode(users["occupation"], vocabulary["occupation"]),
+                encode_categories(users["gender"], vocabulary["gender"]),
+                encode_categories(users["occupation"], vocabulary["occupation"]),
             ]
         ).reshape(len(users), 3)
         return self
+
+    def _rating_statistics(
+        self, ratings: sp.csr_matrix
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per item: number of ratings, Bayesian-smoothed mean and standard deviation."""
+        n_ratings, mean, std = _row_mean_std(sp.csr_matrix(ratings.T))
+        global_mean = float(ratings.data.mean()) if ratings.nnz else np.nan
+        sums = np.nan_to_num(mean * n_ratings)
+        weight = n_ratings + self.prior_strength
+        bayes = np.divide(
+            sums + self.prior_strength * global_mean,
+            weight,
+            out=np.full_like(weight, np.nan),
+            where=weight > 0,
+        )
+        return n_ratings, bayes, std
+
+    def _fit_timelines(self, timestamps: sp.csr_matrix) -> np.ndarray:
+        """Sorted (item, time) keys of every interaction; returns each item's first time."""
+        coo = timestamps.tocoo()
+        first = np.full(timestamps.shape[1], np.inf)
+        np.minimum.at(first, coo.col, coo.data)
+        first_seen = np.where(np.isfinite(first), first, np.nan)
+        self.time_origin_ = float(coo.data.min()) if coo.nnz else 0.0
+        self.item_time_keys_ = np.sort(
+            coo.col.astype(np.int64) * _TIME_KEY_SHIFT + self._offsets(coo.data)
+        )
+        self.item_first_seen_ = first_seen
+        return first_seen
+
+    def _fit_item_side(
+        self, items: pd.DataFrame, item_index: IdIndex, genres: Sequence[str]
+    ) -> np.ndarray:
+        """Multi-hot genres of the catalogue; returns the release years (NaN if unknown)."""
+        items = items.drop_duplicates("item_id")
+        rows = item_index.index_of(items["item_id"].to_numpy())
+        known = rows >= 0
+        year = np.full(len(item_index), np.nan)
+        year[rows[known]] = items["year"].to_numpy(dtype=np.float64)[known]
+        self.item_genres_ = np.zeros((len(item_index), len(genres)), dtype=np.float32)
+        self.item_genres_[rows[known]] = genre_matrix(items["genres"].tolist(), genres)[known]
+        return year
 
     @property
     def feature_names(self) -> list[str]:
@@ -388,11 +361,6 @@ class FeatureBuilder:
         builder.user_table_ = state["user_table"]
         builder.reference_time_ = float(state["reference_time"])
         return builder
-
-
-def _encode(values: pd.Series, vocabulary: Sequence[str]) -> np.ndarray:
-    position = {name: code for code, name in enumerate(vocabulary)}
-    return np.array([position.get(value, np.nan) for value in values], dtype=np.float64)
 
 
 def source_feature_names(source_names: Sequence[str]) -> list[str]:

@@ -118,16 +118,7 @@ class LightGBMRanker:
         )
         valid_sets, callbacks = [], [lgb.log_evaluation(period=0)]
         if valid is not None:
-            valid_features, valid_labels, valid_groups = valid
-            valid_sets.append(
-                lgb.Dataset(
-                    valid_features,
-                    valid_labels,
-                    group=valid_groups if ranking else None,
-                    reference=train,
-                    **dataset_args,
-                )
-            )
+            valid_sets.append(_validation_set(valid, train, ranking, dataset_args))
             callbacks.append(lgb.early_stopping(self.config.early_stopping_rounds, verbose=False))
         self.booster_ = lgb.train(
             self.config.lightgbm_params(),
@@ -176,3 +167,20 @@ class LightGBMRanker:
         ranker.booster_ = lgb.Booster(model_str=model)
         ranker.feature_names_ = ranker.booster_.feature_name()
         return ranker
+
+
+def _validation_set(
+    valid: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    train: lgb.Dataset,
+    ranking: bool,
+    dataset_args: dict[str, Any],
+) -> lgb.Dataset:
+    """The early-stopping slice, binned like ``train`` (``reference``)."""
+    valid_features, valid_labels, valid_groups = valid
+    return lgb.Dataset(
+        valid_features,
+        valid_labels,
+        group=valid_groups if ranking else None,
+        reference=train,
+        **dataset_args,
+    )

@@ -76,7 +76,7 @@ def model_run_rollback(*, run_id: int) -> ModelRun:
     if not run.artifact:
         raise TrainingError(f"run {run_id} cannot be activated: it has no model artifact")
     try:
-        pipeline = registry.model_run_pipeline(run=run, require_ranker=True)
+        model = registry.model_run_artifact_load(run=run, require_ranker=True)
     except (ArtifactError, OSError, ValueError) as exc:
         raise TrainingError(
             f"run {run_id} cannot be activated: its artifact does not load ({exc})"
@@ -86,7 +86,7 @@ def model_run_rollback(*, run_id: int) -> ModelRun:
         # Under the run's row lock, which pruning waits for: the tables cannot vanish
         # between this check and the switch.
         if not recall_tables_published(run_id=run_id):
-            recall_tables_publish(run=locked, pipeline=pipeline)
+            recall_tables_publish(run=locked, model=model)
             logger.info("run %s: recall tables republished from its artifact", run_id)
 
     _activate(run_id, force=True, required=Status.SUCCEEDED, before_switch=republish_pruned_tables)

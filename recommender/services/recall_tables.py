@@ -13,22 +13,23 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from common.bulk import upsert_frame
-from recommender.engine.pipeline import RecommenderPipeline
+from recommender.engine.model import RecommenderModel
+from recommender.engine.recall_tables import item_source_names, neighbor_table, popularity_table
 
 from ..models import ItemNeighbor, ModelRun, PopularItem
 
 logger = logging.getLogger(__name__)
 
 
-def recall_tables_publish(*, run: ModelRun, pipeline: RecommenderPipeline) -> None:
-    """Replace ``run``'s tables with the top lists of ``pipeline``'s item sources."""
+def recall_tables_publish(*, run: ModelRun, model: RecommenderModel) -> None:
+    """Replace ``run``'s tables with the top lists of ``model``'s item sources."""
     per_item = run.params["neighbors_per_item"]
     neighbors = pd.concat(
-        [pipeline.neighbour_table(name, per_item) for name in pipeline.item_sources()],
+        [neighbor_table(model, name, per_item) for name in item_source_names(model)],
         ignore_index=True,
     )
-    neighbors = neighbors.rename(columns={"item_id": "movie_id", "neighbour_id": "neighbor_id"})
-    popular = pipeline.popularity_table(run.params["popular_items"])
+    neighbors = neighbors.rename(columns={"item_id": "movie_id"})
+    popular = popularity_table(model, run.params["popular_items"])
     popular = popular.rename(columns={"item_id": "movie_id"})[["movie_id", "score", "rank"]]
     neighbors.insert(0, "run_id", run.id)
     popular.insert(0, "run_id", run.id)

@@ -25,7 +25,7 @@ from ..registry import ActiveModel, active_model
 from ..serializers import RecommendationsSerializer
 
 if TYPE_CHECKING:
-    from recommender.engine.pipeline import RecommendationBatch
+    from recommender.engine.scoring import RecommendationBatch
 
 #: Longest list one request may ask for.
 MAX_TOPK = 100
@@ -109,7 +109,10 @@ def recommendations_for_viewers(
     if genres:
         outside = _movies_outside(genres)
         wanted = {v: items | outside for v, items in wanted.items()}
-    batch = model.pipeline.recommend(
+    from recommender.engine.scoring import recommend  # first use: see active_model()
+
+    batch = recommend(
+        model.recommender,
         histories,
         user_ids=np.asarray(missing, dtype=np.int64),
         topk=topk,
@@ -197,7 +200,7 @@ def _describe(
             "id", "title"
         )
     )
-    kinds = {name: spec["kind"] for name, spec in model.pipeline.config.sources.items()}
+    kinds = {name: spec["kind"] for name, spec in model.recommender.config.sources.items()}
     results = []
     for user_id in batch.user_ids.tolist():
         items = [

@@ -18,10 +18,12 @@ from django.conf import settings
 from django.core.files import File
 
 from ingestion import selectors as data_selectors
-from recommender.engine.artifacts import save_pipeline
+from recommender.engine import training as engine_training
+from recommender.engine.artifacts import save_model
+from recommender.engine.config import PipelineConfig
 from recommender.engine.data import InteractionData
 from recommender.engine.evaluation import evaluate_holdout
-from recommender.engine.pipeline import PipelineConfig, RecommenderPipeline
+from recommender.engine.model import RecommenderModel
 
 from .. import registry
 from ..models import ModelRun
@@ -77,19 +79,21 @@ def recall_tables_build(*, run_id: int) -> None:
         if not run.data_snapshot.get("ratings"):
             raise TrainingError("there are no ratings to train on; run loadml100k first")
         data = _training_data(run)
-        pipeline = RecommenderPipeline(_config(run)).fit_sources(data)
-        _save_artifact(run, pipeline, f"run-{run.id}-sources.npz")
-        recall_tables_publish(run=run, pipeline=pipeline)
+        model = engine_training.fit_sources(_config(run), data)
+        _save_artifact(run, model, f"run-{run.id}-sources.npz")
+        recall_tables_publish(run=run, model=model)
 
 
 def ranker_train(*, run_id: int) -> None:
     """Train the LightGBM ranker on folds of the snapshot; completes the artifact."""
     with model_run_stage(run_id=run_id, stage=Stage.RANKER) as run:
-        pipeline = registry.model_run_pipeline(run=run).fit_ranker(_training_data(run))
-        _save_artifact(run, pipeline, f"run-{run.id}.npz")
+        model = engine_training.fit_ranker(
+            registry.model_run_artifact_load(run=run), _training_data(run)
+        )
+        _save_artifact(run, model, f"run-{run.id}.npz")
         run.feature_importances = {
             name: round(float(value), 4)
-            for name, value in pipeline.fit_report_.get("feature_importance", {}).items()
+            for name, value in model.fit_report.get("feature_importance", {}).items()
         }
         run.save(update_fields=["feature_importances"])
 
@@ -145,15 +149,15 @@ def _training_data(run: ModelRun) -> InteractionData:
     )
 
 
-def _save_artifact(run: ModelRun, pipeline: RecommenderPipeline, name: str) -> None:
-    """Write the pipeline through Django's storage (local disk or object storage).
+def _save_artifact(run: ModelRun, model: RecommenderModel, name: str) -> None:
+    """Write the model through Django's storage (local disk or object storage).
 
     The previous artifact of the run (the sources-only one) is removed once the new one
     is stored.
     """
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / name
-        save_pipeline(pipeline, path)
+        save_model(model, path)
         old_name = run.artifact.name
         with path.open("rb") as handle:
             run.artifact.save(name, File(handle), save=False)

@@ -15,8 +15,9 @@ from recommender.engine.data import (
     empty_items,
     empty_users,
 )
-from recommender.engine.features import FeatureBuilder, build_vocabulary, source_feature_names
+from recommender.engine.features import FeatureBuilder, source_feature_names
 from recommender.engine.recall import ItemKNNSource, PopularitySource
+from recommender.engine.vocabulary import build_vocabulary
 
 N_ITEMS = 6
 
@@ -96,17 +97,17 @@ def test_item_statistics_come_from_training_part_only(synthetic_data: Interactio
     assert builder.reference_time_ == train["timestamp"].max()
 
 
-def test_feature_matrix_layout(fitted_pipeline, history_frame) -> None:
-    pipeline = fitted_pipeline
+def test_feature_matrix_layout(fitted_model, history_frame) -> None:
+    model = fitted_model
     histories = history_frame(1, [1000, 1001])
     users = IdIndex([1, 999])
-    history = build_histories(histories, users, pipeline.item_index_)
-    candidates = generate_candidates(pipeline.sources_, history.timestamps, 5)
-    similarity = pipeline.sources_["itemknn"].similarity_
-    matrix = pipeline.features_.build(candidates, history, users.ids, similarity)
-    names = source_feature_names(list(pipeline.sources_)) + pipeline.features_.feature_names
+    history = build_histories(histories, users, model.item_index)
+    candidates = generate_candidates(model.sources, history.timestamps, 5)
+    similarity = model.sources["itemknn"].similarity_
+    matrix = model.features.build(candidates, history, users.ids, similarity)
+    names = source_feature_names(list(model.sources)) + model.features.feature_names
     assert matrix.shape == (len(candidates), len(names))
-    assert names == pipeline.feature_names
+    assert names == model.feature_names
     column = dict(zip(names, matrix.T, strict=True))
     row0 = candidates.rows == 0
     assert np.all(column["user_n_ratings"][row0] == 2)

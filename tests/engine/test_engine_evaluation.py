@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from recommender.engine.evaluation import evaluate_holdout, holdout_split, ranking_auc
+from recommender.engine.config import TUNED_SOURCES, baseline_sources, default_sources
+from recommender.engine.evaluation import (
+    evaluate_holdout,
+    holdout_split,
+    ranking_auc,
+    relevant_lists,
+)
 
 
 def test_perfect_and_reversed_rankings() -> None:
@@ -58,3 +65,19 @@ def test_report_scores_the_system_and_every_baseline(synthetic_data, small_confi
     assert report.protocol["test_ratings"] + report.protocol["train_ratings"] == len(
         synthetic_data.ratings
     )
+
+
+def test_relevant_lists_order_and_missing_users() -> None:
+    held_out = pd.DataFrame({"user_id": [2, 2, 5], "item_id": [10, 11, 12]})
+    lists = relevant_lists(held_out, [5, 3, 2])
+    assert [sorted(x.tolist()) for x in lists] == [[12], [], [10, 11]]
+
+
+def test_baselines_and_defaults_share_the_tuned_parameters() -> None:
+    baselines, defaults = baseline_sources(), default_sources()
+    assert list(baselines) == ["popularity", "cooccurrence", "itemknn", "ease"]
+    for name in set(baselines) & set(defaults):
+        assert baselines[name] == defaults[name] == TUNED_SOURCES[name]
+    # Fresh copies: editing one never leaks into the shared table.
+    defaults["ease"]["l2"] = 1.0
+    assert default_sources()["ease"] == TUNED_SOURCES["ease"]

@@ -160,8 +160,8 @@ def test_similar_items_excludes_itself(fitted: BaseRecallSource) -> None:
         assert np.all(scores[:-1] >= scores[1:])
 
 
-def test_neighbour_table(fitted: BaseRecallSource) -> None:
-    ids, scores = fitted.neighbour_table(4)
+def test_neighbor_table(fitted: BaseRecallSource) -> None:
+    ids, scores = fitted.neighbor_table(4)
     assert ids.shape == scores.shape == (N_ITEMS, 4)
     assert not (ids == np.arange(N_ITEMS)[:, None]).any()
     assert np.all(scores[ids >= 0] > 0)
@@ -188,8 +188,8 @@ def test_block_user_gets_own_block_first(name: str, interactions) -> None:
     ids, _ = source.recommend(history_rows([0, 1, 2], [11, 12, 13]), n=4)
     assert set(ids[0].tolist()) <= set(range(BLOCK)) - {0, 1, 2}
     assert set(ids[1].tolist()) <= set(range(BLOCK, N_ITEMS)) - {11, 12, 13}
-    neighbours, _ = source.similar_items(3, n=3)
-    assert set(neighbours.tolist()) <= set(range(BLOCK))
+    neighbors, _ = source.similar_items(3, n=3)
+    assert set(neighbors.tolist()) <= set(range(BLOCK))
 
 
 def test_state_round_trip(fitted: BaseRecallSource, interactions) -> None:

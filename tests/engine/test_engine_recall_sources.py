@@ -17,7 +17,8 @@ from recommender.engine.recall import (
     top_n,
 )
 from recommender.engine.recall.als import conjugate_gradient_rows, ridge_rows, solve_rows
-from recommender.engine.recall.base import binarize, prune_top_k
+from recommender.engine.recall.base import binarize
+from recommender.engine.recall.selection import prune_top_k
 
 DAY = 86_400.0
 
@@ -134,7 +135,7 @@ def test_als_averages_models() -> None:
     np.testing.assert_allclose(pair.score(interactions), expected)
 
 
-def test_userknn_weights_neighbours_by_shrunk_cosine() -> None:
+def test_userknn_weights_neighbors_by_shrunk_cosine() -> None:
     # Training users: A = {0, 1}, B = {0, 2}, C = {3}.
     train = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]], dtype=float))
     source = UserKNNSource(k=1, shrinkage=0.0).fit(train)

@@ -9,8 +9,9 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from recommender import tasks
+from recommender.engine import training as engine_training
 from recommender.models import ModelRun
-from recommender.services import recall_tables, training
+from recommender.services import recall_tables
 from recommender.services.serving import recommendations_for_viewers
 from recommender.services.training import model_run_create, model_run_execute
 from videorec_site import celery_app
@@ -105,10 +106,10 @@ def test_retrain_now_while_a_retrain_is_in_flight_starts_none(
 def test_retrain_that_fails_says_why(
     staff_client, synthetic_ratings, fast_defaults, eager, monkeypatch
 ) -> None:
-    def broken(self, data):
+    def broken(model, data):
         raise RuntimeError("LightGBM exploded")
 
-    monkeypatch.setattr(training.RecommenderPipeline, "fit_ranker", broken)
+    monkeypatch.setattr(engine_training, "fit_ranker", broken)
 
     response = staff_client.post(reverse("admin:recommender_modelrun_retrain"), follow=True)
 

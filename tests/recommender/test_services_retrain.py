@@ -24,7 +24,7 @@ from run_states import dead_pid, in_flight
 from ingestion.models import Rating
 from ingestion.services import rating_upsert
 from recommender import tasks
-from recommender.engine.pipeline import RecommenderPipeline
+from recommender.engine import training as engine_training
 from recommender.models import ModelRun
 from recommender.services import retrain
 from recommender.services.retrain import retrain_request, retrain_scheduled
@@ -92,10 +92,10 @@ def test_without_a_broker_the_request_trains_in_process(synthetic_ratings, fast_
 def test_a_failure_in_process_is_recorded_on_the_returned_run(
     synthetic_ratings, fast_defaults, monkeypatch
 ) -> None:
-    def broken(self, data):
+    def broken(config, data):
         raise MemoryError("out of memory")
 
-    monkeypatch.setattr(RecommenderPipeline, "fit_sources", broken)
+    monkeypatch.setattr(engine_training, "fit_sources", broken)
 
     run = retrain_request(triggered_by="test").run
 

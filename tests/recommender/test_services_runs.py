@@ -16,7 +16,7 @@ from django.utils import timezone
 from run_states import dead_pid, in_flight
 
 from recommender import tasks
-from recommender.engine.pipeline import RecommenderPipeline
+from recommender.engine import training as engine_training
 from recommender.models import ModelRun
 from recommender.services.activation import model_run_activate, model_run_rollback
 from recommender.services.runs import (
@@ -171,14 +171,14 @@ def test_a_stage_records_its_worker_and_clears_it_when_done(
     synthetic_ratings, fast_params, monkeypatch
 ) -> None:
     seen: list[tuple[str, int | None]] = []
-    fit = RecommenderPipeline.fit_sources
+    fit = engine_training.fit_sources
 
-    def observed(self, data):
+    def observed(config, data):
         current = ModelRun.objects.get()
         seen.append((current.worker_host, current.worker_pid))
-        return fit(self, data)
+        return fit(config, data)
 
-    monkeypatch.setattr(RecommenderPipeline, "fit_sources", observed)
+    monkeypatch.setattr(engine_training, "fit_sources", observed)
     run = model_run_create(triggered_by="test", params=fast_params)
     recall_tables_build(run_id=run.id)
 
@@ -191,15 +191,15 @@ def test_a_stage_records_its_worker_and_clears_it_when_done(
 def test_a_long_stage_sends_heartbeats(synthetic_ratings, fast_params, settings, monkeypatch):
     settings.VIDEOREC_TRAINING_HEARTBEAT = 0.1
     beats: list[dt.datetime] = []
-    fit = RecommenderPipeline.fit_sources
+    fit = engine_training.fit_sources
 
-    def slow(self, data):
+    def slow(config, data):
         for _ in range(5):
             time.sleep(0.15)
             beats.append(ModelRun.objects.values_list("heartbeat_at", flat=True).get())
-        return fit(self, data)
+        return fit(config, data)
 
-    monkeypatch.setattr(RecommenderPipeline, "fit_sources", slow)
+    monkeypatch.setattr(engine_training, "fit_sources", slow)
     run = model_run_create(triggered_by="test", params=fast_params)
     recall_tables_build(run_id=run.id)
 

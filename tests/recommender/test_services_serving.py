@@ -7,6 +7,7 @@ import pytest
 from ingestion.models import Rating
 from ingestion.services import rating_upsert, ratings_delete
 from recommender import registry
+from recommender.engine import scoring
 from recommender.services import serving
 from recommender.services.activation import model_run_rollback
 from recommender.services.training import model_run_create, model_run_execute
@@ -108,11 +109,10 @@ def test_topk_must_be_positive(trained) -> None:
 
 
 def test_answers_are_cached_until_the_history_changes(trained, monkeypatch) -> None:
-    pipeline = registry.active_model().pipeline
     calls = []
-    original = pipeline.recommend
+    original = scoring.recommend
     monkeypatch.setattr(
-        pipeline, "recommend", lambda *a, **k: calls.append(k["user_ids"]) or original(*a, **k)
+        scoring, "recommend", lambda *a, **k: calls.append(k["user_ids"]) or original(*a, **k)
     )
 
     first = recommend(3)
@@ -134,10 +134,9 @@ def test_a_cached_answer_costs_one_small_query(trained, django_assert_num_querie
 
 
 def test_ratings_changed_in_the_admin_miss_the_cache(trained, staff_client, monkeypatch) -> None:
-    pipeline = registry.active_model().pipeline
     calls = []
-    original = pipeline.recommend
-    monkeypatch.setattr(pipeline, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = scoring.recommend
+    monkeypatch.setattr(scoring, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))
     rating = Rating.objects.filter(viewer_id=3).order_by("id").first()
     recommend(3)
     recommend(4)
@@ -167,10 +166,9 @@ def test_ratings_changed_in_the_admin_miss_the_cache(trained, staff_client, monk
 
 def test_the_result_cache_can_be_turned_off(trained, settings, monkeypatch) -> None:
     settings.VIDEOREC_RESULT_CACHE_SECONDS = 0
-    pipeline = registry.active_model().pipeline
     calls = []
-    original = pipeline.recommend
-    monkeypatch.setattr(pipeline, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = scoring.recommend
+    monkeypatch.setattr(scoring, "recommend", lambda *a, **k: calls.append(1) or original(*a, **k))
     recommend(3)
     recommend(3)
     assert len(calls) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError
 
-from recommender.engine.pipeline import RecommenderPipeline
+from recommender.engine import training as engine_training
 from recommender.models import ItemNeighbor, ModelRun, PopularItem
 from recommender.services.activation import model_run_rollback
 from recommender.services.runs import TrainingError
@@ -54,10 +54,10 @@ def test_failing_stage_marks_the_run_failed_and_keeps_the_active_one(
 ) -> None:
     first = train(fast_params)
 
-    def broken(self, data):
+    def broken(model, data):
         raise RuntimeError("LightGBM exploded")
 
-    monkeypatch.setattr(RecommenderPipeline, "fit_ranker", broken)
+    monkeypatch.setattr(engine_training, "fit_ranker", broken)
     with pytest.raises(TrainingError, match="failed while ranker: LightGBM exploded"):
         train(fast_params)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recommender import tasks
-from recommender.engine.pipeline import RecommenderPipeline
+from recommender.engine import training as engine_training
 from recommender.models import ModelRun
 from recommender.services.training import model_run_create
 
@@ -35,10 +35,10 @@ def test_a_failing_task_leaves_the_previous_run_active(
     first = model_run_create(triggered_by="test", params=fast_params)
     tasks.retrain.delay(first.id)
 
-    def broken(self, data):
+    def broken(config, data):
         raise MemoryError("out of memory while featurising")
 
-    monkeypatch.setattr(RecommenderPipeline, "fit_sources", broken)
+    monkeypatch.setattr(engine_training, "fit_sources", broken)
     second = model_run_create(triggered_by="test", params=fast_params)
     with pytest.raises(Exception, match="out of memory"):
         tasks.retrain.delay(second.id)

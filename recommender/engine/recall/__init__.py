@@ -6,13 +6,13 @@ from recommender.engine.recall.base import (
     ItemSimilaritySource,
     NotFittedError,
     RecallSource,
-    top_n,
 )
 from recommender.engine.recall.cooccurrence import CooccurrenceSource
 from recommender.engine.recall.ease import EASESource
 from recommender.engine.recall.itemknn import ItemKNNSource
 from recommender.engine.recall.popularity import PopularitySource
 from recommender.engine.recall.rp3beta import RP3betaSource
+from recommender.engine.recall.selection import top_n
 from recommender.engine.recall.sequence import SequenceSource
 from recommender.engine.recall.userknn import UserKNNSource
 

@@ -11,8 +11,8 @@ from recommender.engine.recall.base import (
     ItemSimilaritySource,
     _check_positive_int,
     binarize,
-    prune_top_k,
 )
+from recommender.engine.recall.selection import prune_top_k
 
 NORMALISATIONS = ("count", "jaccard", "cosine", "lift")
 
@@ -48,7 +48,7 @@ class CooccurrenceSource(ItemSimilaritySource):
         ``jaccard`` = c_ij / (n_i + n_j - c_ij) (as in SAR), ``cosine`` =
         c_ij / sqrt(n_i n_j), ``lift`` = c_ij / (n_i n_j), ``count`` = raw c_ij.
     k : int, optional
-        Neighbours kept per item; ``None`` keeps all.
+        Neighbors kept per item; ``None`` keeps all.
     """
 
     name: ClassVar[str] = "cooccurrence"

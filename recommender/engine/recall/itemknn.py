@@ -1,4 +1,4 @@
-"""Item-kNN: shrunk cosine similarity pruned to the top-k neighbours per item."""
+"""Item-kNN: shrunk cosine similarity pruned to the top-k neighbors per item."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from recommender.engine.recall.base import (
     ItemSimilaritySource,
     _check_non_negative,
     _check_positive_int,
-    prune_top_k,
 )
 from recommender.engine.recall.cooccurrence import cooccurrence_counts
+from recommender.engine.recall.selection import prune_top_k
 
 
 class ItemKNNSource(ItemSimilaritySource):
@@ -25,7 +25,7 @@ class ItemKNNSource(ItemSimilaritySource):
     Parameters
     ----------
     k : int
-        Neighbours kept per item (sparse storage, O(n_items * k)).
+        Neighbors kept per item (sparse storage, O(n_items * k)).
     shrinkage : float
         Additive shrinkage of the cosine denominator, >= 0.
     """

@@ -12,8 +12,8 @@ from recommender.engine.recall.base import (
     _check_non_negative,
     _check_positive_int,
     binarize,
-    prune_top_k,
 )
+from recommender.engine.recall.selection import prune_top_k
 
 
 def _row_normalise(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -32,7 +32,7 @@ class RP3betaSource(ItemSimilaritySource):
     beta : float
         Popularity penalty exponent (>= 0); 0 gives plain P3alpha.
     k : int
-        Neighbours kept per item.
+        Neighbors kept per item.
     """
 
     name: ClassVar[str] = "rp3beta"

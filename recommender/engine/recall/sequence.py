@@ -11,8 +11,8 @@ from recommender.engine.recall.base import (
     ItemSimilaritySource,
     _check_non_negative,
     _check_positive_int,
-    prune_top_k,
 )
+from recommender.engine.recall.selection import prune_top_k
 
 
 def time_ordered(interactions: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,7 +63,7 @@ class SequenceSource(ItemSimilaritySource):
     recency_decay : float
         Weight ratio between consecutive history positions, in (0, 1].
     k : int
-        Neighbours kept per item.
+        Neighbors kept per item.
     """
 
     name: ClassVar[str] = "sequence"

@@ -12,8 +12,8 @@ from recommender.engine.recall.base import (
     _check_non_negative,
     _check_positive_int,
     binarize,
-    prune_top_k,
 )
+from recommender.engine.recall.selection import prune_top_k
 
 
 class UserKNNSource(BaseRecallSource):
@@ -25,7 +25,7 @@ class UserKNNSource(BaseRecallSource):
     Parameters
     ----------
     k : int
-        Neighbours per scored row.
+        Neighbors per scored row.
     shrinkage : float
         Additive shrinkage of the cosine denominator, >= 0.
     """

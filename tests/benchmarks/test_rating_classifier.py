@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from rating_classifier import BiasedMF, RatingClassifier, adjusted_cosine
 
-from recommender.engine.classification import BiasedMF, RatingClassifier, adjusted_cosine
 from recommender.engine.data import InteractionData
 from recommender.engine.metrics import roc_auc
 from recommender.engine.ranking import RankerConfig

@@ -1,12 +1,11 @@
-"""Validation-split tuning helper."""
+"""Validation-split tuning of the benchmarks."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
+from source_tuning import tune_source, validation_split
 
 from recommender.engine.data import InteractionData
-from recommender.engine.tuning import relevant_lists, tune_source, validation_split
 
 
 def test_validation_split_protocols(synthetic_data: InteractionData) -> None:
@@ -19,12 +18,6 @@ def test_validation_split_protocols(synthetic_data: InteractionData) -> None:
     assert len(fit) + len(held_out) == len(ratings)
     with pytest.raises(ValueError, match="protocol"):
         validation_split(ratings, "leave-one-out", share=0.2)
-
-
-def test_relevant_lists_order_and_missing_users() -> None:
-    held_out = pd.DataFrame({"user_id": [2, 2, 5], "item_id": [10, 11, 12]})
-    lists = relevant_lists(held_out, [5, 3, 2])
-    assert [sorted(x.tolist()) for x in lists] == [[12], [], [10, 11]]
 
 
 def test_tune_source_ranks_grid(synthetic_data: InteractionData) -> None:

@@ -1,4 +1,4 @@
-"""Grid search of recall-source hyper-parameters on a validation split.
+"""Grid search of recall-source hyper-parameters on a validation split (``offline_eval --tune``).
 
 The validation split is carved from the *training* ratings only (never from
 the test part), with the same protocol as the evaluation: per-user random or
@@ -12,12 +12,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from recommender.engine.config import build_source
 from recommender.engine.data import IdIndex, build_histories
+from recommender.engine.evaluation import relevant_lists
 from recommender.engine.metrics import ndcg_at_k
-from recommender.engine.pipeline import build_source
 from recommender.engine.splits import stratified_split, time_split
 
 logger = logging.getLogger(__name__)
@@ -42,13 +42,6 @@ def validation_split(
     if protocol == "time":
         return time_split(train, 1 - share)
     raise ValueError(f"protocol must be 'random' or 'time', got {protocol!r}")
-
-
-def relevant_lists(held_out: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:
-    """Held-out item ids of each user in ``user_ids`` order (empty if none)."""
-    grouped = held_out.groupby("user_id")["item_id"].apply(np.asarray)
-    empty = np.zeros(0, dtype=np.int64)
-    return [grouped.get(user, empty) for user in user_ids]
 
 
 def tune_source(

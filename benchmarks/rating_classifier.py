@@ -27,10 +27,12 @@ from recommender.engine.data import (
     catalogue_index,
     deduplicate_ratings,
 )
-from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder, build_vocabulary
+from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder
 from recommender.engine.ranking import LightGBMRanker, RankerConfig
 from recommender.engine.recall.als import ridge_rows
-from recommender.engine.recall.base import binarize, prune_top_k
+from recommender.engine.recall.base import binarize
+from recommender.engine.recall.selection import prune_top_k
+from recommender.engine.vocabulary import build_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +181,7 @@ class RatingClassifier:
     mf_params : dict, optional
         Keyword arguments of :class:`BiasedMF`.
     knn_k, knn_shrinkage : int, float
-        Item-kNN neighbourhood size and shrinkage.
+        Item-kNN neighborhood size and shrinkage.
     ranker : RankerConfig, optional
         Must use ``objective="binary"``.
     validation_share : float
@@ -310,7 +312,7 @@ class RatingClassifier:
 def _knn_predict(
     history: HistoryMatrices, similarity: sp.csr_matrix, rows: np.ndarray, items: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """User mean + similarity-weighted centred ratings of the item's neighbours."""
+    """User mean + similarity-weighted centred ratings of the item's neighbors."""
     centred, means = _centred(history.ratings)
     numerator = np.asarray((centred @ similarity)[rows, items]).ravel()
     support = np.asarray((binarize(history.ratings) @ similarity)[rows, items]).ravel()

@@ -1,0 +1,255 @@
+"""Training: recall sources on all ratings, then a LightGBM ranker on internal folds.
+
+:func:`fit` is both stages in one call. The product runs them as separate steps
+(:func:`fit_sources` publishes the recall tables, :func:`fit_ranker` continues from an
+artifact, possibly in another process). The ranker learns on folds carved from the
+given ratings: sources refitted on each fold's fit part, labels from its held-out part,
+so it sees candidates and features exactly as serving will.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from recommender.engine.config import PipelineConfig, build_source
+from recommender.engine.data import (
+    HistoryMatrices,
+    IdIndex,
+    InteractionData,
+    build_histories,
+    catalogue_index,
+    deduplicate_ratings,
+)
+from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder
+from recommender.engine.model import RecommenderModel
+from recommender.engine.ranking import LightGBMRanker
+from recommender.engine.recall import BaseRecallSource
+from recommender.engine.scoring import candidate_features
+from recommender.engine.splits import stratified_split, time_split
+from recommender.engine.vocabulary import build_vocabulary
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _FittedSources:
+    """Sources and feature builder fitted on one set of ratings, with those histories."""
+
+    sources: dict[str, BaseRecallSource]
+    features: FeatureBuilder
+    history: HistoryMatrices
+    user_index: IdIndex
+
+
+@dataclass(frozen=True)
+class _TrainingSlice:
+    """Ranker rows of one fold: one group of candidates per user, labelled by hits."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    users: np.ndarray
+    candidate_recall: float
+
+    def select(self, valid_users: np.ndarray, is_valid: bool) -> _TrainingSlice:
+        """The groups whose user is (or is not) in ``valid_users``."""
+        group_users = self.users[np.cumsum(self.groups) - 1]
+        group_valid = np.isin(group_users, valid_users) == is_valid
+        row_valid = np.repeat(group_valid, self.groups)
+        return _TrainingSlice(
+            features=self.features[row_valid],
+            labels=self.labels[row_valid],
+            groups=self.groups[group_valid],
+            users=self.users[row_valid],
+            candidate_recall=self.candidate_recall,
+        )
+
+
+def fit(config: PipelineConfig, data: InteractionData) -> RecommenderModel:
+    """Fit the sources on all ratings, then train the ranker on internal folds.
+
+    Parameters
+    ----------
+    config : PipelineConfig
+    data : InteractionData
+        Training ratings and side tables.
+
+    Returns
+    -------
+    RecommenderModel
+        With a ranker: ready for :func:`recommender.engine.scoring.recommend`.
+    """
+    started = time.perf_counter()
+    model = fit_ranker(fit_sources(config, data), data)
+    seconds = time.perf_counter() - started
+    logger.info("pipeline fitted in %.1f s", seconds)
+    return replace(model, fit_report={**model.fit_report, "fit_seconds": seconds})
+
+
+def fit_sources(config: PipelineConfig, data: InteractionData) -> RecommenderModel:
+    """First stage of :func:`fit`: catalogue, vocabularies and the serving sources.
+
+    The recall tables (:mod:`recommender.engine.recall_tables`) can be exported from the
+    result; recommending needs :func:`fit_ranker` too.
+    """
+    started = time.perf_counter()
+    ratings = deduplicate_ratings(data.ratings)
+    item_index = catalogue_index(data)
+    vocabulary = build_vocabulary(data.items_or_empty, data.users_or_empty)
+    serving = _fit_on(config, data.with_ratings(ratings), item_index, vocabulary)
+    return RecommenderModel(
+        config=config,
+        item_index=item_index,
+        sources=serving.sources,
+        features=serving.features,
+        vocabulary=vocabulary,
+        fit_report={"sources_seconds": time.perf_counter() - started},
+    )
+
+
+def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderModel:
+    """Second stage of :func:`fit`: the LightGBM ranker, on folds carved from ``data``.
+
+    ``model`` must come from :func:`fit_sources` on the same data (possibly in another
+    process, through an artifact saved in between).
+
+    Returns
+    -------
+    RecommenderModel
+        A copy of ``model`` with the ranker and its part of the fit report.
+    """
+    started = time.perf_counter()
+    ratings = deduplicate_ratings(data.ratings)
+    report, slices = {}, []
+    for fold, (fit_part, label_part) in enumerate(_folds(model.config, ratings)):
+        fold_fit = _fit_on(
+            model.config, data.with_ratings(fit_part), model.item_index, model.vocabulary
+        )
+        labelled = _training_slice(model, fold_fit, label_part, fold)
+        if labelled is None:
+            continue
+        report[f"fold{fold}_candidate_recall"] = labelled.candidate_recall
+        if labelled.labels.any():
+            slices.append(labelled)
+    if not slices:
+        raise ValueError(
+            "too few ratings to train the ranker: no fold has a user with both a history "
+            "and a held-out rating among the candidates"
+        )
+    ranker, report["ranker_trees"] = _train_ranker(model, slices)
+    report["feature_importance"] = ranker.feature_importance()
+    report["ranker_seconds"] = time.perf_counter() - started
+    return replace(model, ranker=ranker, fit_report={**model.fit_report, **report})
+
+
+def _folds(
+    config: PipelineConfig, ratings: pd.DataFrame
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    remaining = ratings
+    for fold in range(config.n_folds):
+        if config.label_split == "random":
+            yield stratified_split(ratings, 1 - config.label_share, seed=config.seed + fold)
+        else:
+            # Each further fold steps one label window back in time.
+            fit_part, label_part = time_split(remaining, 1 - config.label_share)
+            yield fit_part, label_part
+            remaining = fit_part
+
+
+def _fit_on(
+    config: PipelineConfig,
+    data: InteractionData,
+    item_index: IdIndex,
+    vocabulary: dict[str, list[str]],
+) -> _FittedSources:
+    user_index = IdIndex(data.ratings["user_id"].to_numpy())
+    history = build_histories(data.ratings, user_index, item_index)
+    sources = {}
+    for name, spec in config.sources.items():
+        tick = time.perf_counter()
+        sources[name] = build_source(spec).fit(history.timestamps)
+        logger.debug("source %s fitted in %.2f s", name, time.perf_counter() - tick)
+    features = FeatureBuilder(**config.feature_params).fit(
+        history, data.items_or_empty, data.users_or_empty, item_index, vocabulary
+    )
+    return _FittedSources(sources, features, history, user_index)
+
+
+def _training_slice(
+    model: RecommenderModel, fitted: _FittedSources, label_part: pd.DataFrame, fold: int
+) -> _TrainingSlice | None:
+    """Candidates of the users with both a history and labels; ``None`` if there are none."""
+    labels = build_histories(label_part, fitted.user_index, model.item_index).timestamps
+    has_both = (np.diff(labels.indptr) > 0) & (np.diff(fitted.history.timestamps.indptr) > 0)
+    rows = np.flatnonzero(has_both)
+    if rows.size == 0:
+        return None
+    features, targets, groups, users = [], [], [], []
+    for start in range(0, rows.size, model.config.batch_size):
+        batch = rows[start : start + model.config.batch_size]
+        user_ids = fitted.user_index.ids[batch]
+        candidates, matrix = candidate_features(
+            model.config, fitted.sources, fitted.features, fitted.history.take_rows(batch), user_ids
+        )
+        hit = np.asarray(labels[batch][candidates.rows, candidates.items]).ravel() != 0
+        sizes = np.bincount(candidates.rows, minlength=batch.size)
+        features.append(matrix)
+        targets.append(hit.astype(np.float32))
+        groups.append(sizes[sizes > 0])
+        users.append(np.repeat(user_ids, sizes))
+    recall = float(np.concatenate(targets).sum() / max(labels[rows].nnz, 1))
+    logger.info("fold %d: %d users, candidate recall %.3f", fold, rows.size, recall)
+    return _TrainingSlice(
+        features=np.concatenate(features),
+        labels=np.concatenate(targets),
+        groups=np.concatenate(groups),
+        users=np.concatenate(users),
+        candidate_recall=recall,
+    )
+
+
+def _train_ranker(
+    model: RecommenderModel, slices: Sequence[_TrainingSlice]
+) -> tuple[LightGBMRanker, int]:
+    """Early-stop on held-out users, then refit on every group with that many trees.
+
+    The internal validation curve is flat and noisy, so it only picks the tree
+    count; refitting on all users recovers the data spent on validation.
+
+    Returns
+    -------
+    ranker : LightGBMRanker
+    best_iteration : int
+        The early-stopped tree count (reported even when the ranker is refitted).
+    """
+    config = model.config
+    rng = np.random.default_rng(config.seed)
+    all_users = np.unique(np.concatenate([part.users for part in slices]))
+    n_valid = max(1, round(config.validation_share * all_users.size))
+    valid_users = rng.choice(all_users, size=n_valid, replace=False)
+    fit_parts = [part.select(valid_users, is_valid=False) for part in slices]
+    valid_parts = [part.select(valid_users, is_valid=True) for part in slices]
+    names = model.feature_names
+    ranker = LightGBMRanker(config.ranker)
+    ranker.fit(*_stack(fit_parts), _stack(valid_parts), names, CATEGORICAL_FEATURES)
+    best_iteration = ranker.booster_.best_iteration
+    if not config.refit_ranker:
+        return ranker, best_iteration
+    refitted = LightGBMRanker(replace(config.ranker, n_estimators=max(best_iteration, 1)))
+    refitted.fit(*_stack(slices), None, names, CATEGORICAL_FEATURES)
+    return refitted, best_iteration
+
+
+def _stack(parts: Sequence[_TrainingSlice]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(features, labels, groups)`` of several slices, in order."""
+    return (
+        np.concatenate([part.features for part in parts]),
+        np.concatenate([part.labels for part in parts]),
+        np.concatenate([part.groups for part in parts]),
+    )
