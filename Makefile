@@ -55,7 +55,7 @@ beat: migrate  ## the Celery beat scheduler: nightly retrain, stale-run reaper
 	$(PY) manage.py setup_periodic_tasks
 	$(VENV)/bin/celery -A videorec_site beat --loglevel INFO
 
-lint: install  ## ruff and the import contracts (pyproject.toml)
+lint: install  ## ruff and the import contracts (.importlinter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
