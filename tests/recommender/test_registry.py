@@ -58,19 +58,24 @@ def test_a_switch_is_announced_when_its_transaction_commits(db) -> None:
 def test_a_switch_made_elsewhere_reaches_this_process_within_the_recheck(
     trained, fast_params, monkeypatch
 ) -> None:
-    assert registry.active_model().run_id == trained.id
     second = model_run_execute(
         run_id=model_run_create(triggered_by="test", params=fast_params).id, activate=False
     )
+    # A clock of our own: training the second run may itself take longer than the recheck.
+    clock = [1000.0]
+    monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
+    registry.forget_process_state()
+    assert registry.active_model().run_id == trained.id
+
     # Another process switched: only the shared cache knows; this one still trusts its
     # last read until LOCAL_RECHECK_SECONDS have passed.
     ModelRun.objects.filter(id=trained.id).update(is_active=False)
     ModelRun.objects.filter(id=second.id).update(is_active=True)
     cache.set(registry.ACTIVE_RUN_CACHE_KEY, second.id)
+    clock[0] += registry.LOCAL_RECHECK_SECONDS / 2
     assert registry.active_model().run_id == trained.id
 
-    now = registry.time.monotonic() + registry.LOCAL_RECHECK_SECONDS
-    monkeypatch.setattr(registry.time, "monotonic", lambda: now)
+    clock[0] += registry.LOCAL_RECHECK_SECONDS
     assert registry.active_model().run_id == second.id
 
 
