@@ -139,10 +139,15 @@ def _cached_answers(keys: list[str]) -> dict[str, ViewerRecommendations]:
     return found
 
 
+#: One unbound list serializer for the process: a serializer deep-copies its declared
+#: fields on first use, which costs about ten times the rendering of one answer; a bound
+#: serializer per request would pay it on every cache miss. Rendering reads only.
+_RENDERER = RecommendationsSerializer(many=True)
+
+
 def _rendered(results: list[ViewerRecommendations]) -> list[ViewerRecommendations]:
-    """The answers with their API body, rendered in one pass (a serializer copies its
-    fields when it is created: once for the batch, not once per viewer)."""
-    bodies = RecommendationsSerializer(results, many=True).data
+    """The answers with their API body (``RecommendationsSerializer``'s representation)."""
+    bodies = _RENDERER.to_representation(results)
     return [
         replace(result, representation=body) for result, body in zip(results, bodies, strict=True)
     ]

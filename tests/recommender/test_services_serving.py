@@ -8,6 +8,7 @@ from ingestion.models import Rating
 from ingestion.services import rating_upsert, ratings_delete
 from recommender import registry
 from recommender.engine import scoring
+from recommender.serializers import RecommendationsSerializer
 from recommender.services import serving
 from recommender.services.activation import model_run_rollback
 from recommender.services.training import model_run_create, model_run_execute
@@ -34,6 +35,13 @@ def test_recommendations_are_unseen_unique_and_stable(trained) -> None:
     assert recommend(3) == result
     # Viewer 3 belongs to the first taste group: its best picks come from movies 1–20.
     assert all(item_id <= 20 for item_id in ids[:3])
+
+
+def test_the_body_is_the_serializers_rendering_of_the_answer(trained) -> None:
+    # Trained answers and cold-start answers alike, computed and cached.
+    for result in (recommend(3), recommend(3), recommend(999_999)):
+        assert result.representation == RecommendationsSerializer(result).data
+        assert result.representation["recommendations"]
 
 
 def test_reasons_name_the_rated_movie(trained) -> None:
