@@ -139,6 +139,9 @@ STORAGES = {
 # No broker configured means "no services": tasks run eagerly in the calling process.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Without a broker, a retrain requested from the admin or the API trains inside that request:
+# fine for `make run`; production turns it off (a web worker's timeout would kill it).
+VIDEOREC_RETRAIN_IN_PROCESS = True
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="videorec")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = "django-db"
