@@ -286,6 +286,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # django-axes announces its configuration at every start, commands included.
+        "axes.apps": {"level": "WARNING"},
         # RequestLogMiddleware logs every request, errors included, in one line each;
         # Django's own records add only server errors (with their traceback).
         "django.server": {"level": "WARNING"},
