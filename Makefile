@@ -30,7 +30,8 @@ load: migrate  ## load MovieLens-100k (idempotent)
 	$(PY) manage.py loadml100k
 
 run: migrate  ## set up (data, admin login) and serve on http://$(HOST):$(PORT)
-	$(PY) manage.py bootstrap --base-url http://$(HOST):$(PORT)
+	$(PY) manage.py bootstrap --base-url http://$(HOST):$(PORT) \
+		$(if $(filter yes,$(VIDEOREC_ALLOW_PUBLIC_RUNSERVER)),--allow-public)
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 serve: migrate  ## production-like: gunicorn with production settings

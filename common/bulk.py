@@ -2,11 +2,9 @@
 
 Django's ``bulk_create(update_conflicts=True)`` builds one model instance per row and cannot
 tell how many rows really changed. The loader needs both speed at MovieLens-25M scale and
-"created / updated / unchanged" counts, so it writes with the database's own tools:
-
-* PostgreSQL: ``COPY`` into a temporary staging table, then one
-  ``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE IS DISTINCT FROM``.
-* SQLite: ``executemany`` of ``INSERT … ON CONFLICT DO UPDATE … WHERE … IS NOT …``.
+"created / updated / unchanged" counts, so it writes with the database's own tools: the
+frame goes into a temporary staging table (PostgreSQL: ``COPY``; SQLite: ``executemany``),
+then one ``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE <changed>`` moves it over.
 
 Unchanged rows are never rewritten, so a repeated load touches nothing. Columns listed in
 ``epoch_columns`` carry unix seconds and are converted to timestamps by the database.
@@ -16,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from django.db import connection
@@ -31,6 +29,8 @@ OnBatch = Callable[[int], None]
 class UpsertCounts:
     created: int
     updated: int
+    #: Distinct values of the ``report`` column among the created and updated rows.
+    changed: frozenset = field(default_factory=frozenset)
 
 
 class UnsupportedDatabase(RuntimeError):
@@ -43,12 +43,18 @@ def upsert_frame(
     *,
     key: Sequence[str],
     epoch_columns: Sequence[str] = (),
+    only_newer: str | None = None,
+    report: str | None = None,
     on_batch: OnBatch | None = None,
 ) -> UpsertCounts:
     """Insert or update ``frame`` (columns named as the table's columns) into ``table``.
 
-    Must run inside a transaction. ``on_batch`` is called with the number of rows of each
-    batch written, for progress bars.
+    Must run inside a transaction. With ``only_newer`` (a timestamp column), an existing
+    row is updated only when the frame's value of that column is not older than the
+    stored one: a row changed since by someone else wins over an older file. With
+    ``report`` (a column), the counts carry the distinct values of that column among the
+    rows really written. ``on_batch`` is called with the number of rows of each batch
+    staged, for progress bars.
     """
     vendor = connection.vendor
     if vendor not in ("postgresql", "sqlite"):
@@ -56,21 +62,36 @@ def upsert_frame(
             f"bulk loading supports PostgreSQL and SQLite, not {connection.display_name}"
         )
     quote = connection.ops.quote_name
+    columns, epochs = list(frame.columns), set(epoch_columns)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {quote(table)}")
         before = cursor.fetchone()[0]
-        write = _upsert_postgresql if vendor == "postgresql" else _upsert_sqlite
-        conflict = _conflict_clause(table, list(frame.columns), list(key))
-        written = write(cursor, table, frame, conflict, set(epoch_columns), on_batch)
+        stage = _stage_postgresql if vendor == "postgresql" else _stage_sqlite
+        staging = stage(cursor, table, frame, epochs, on_batch)
+        converted = ", ".join(_from_epoch(quote(c)) if c in epochs else quote(c) for c in columns)
+        # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+        insert = (
+            f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
+            f"SELECT {converted} FROM {staging} WHERE true "
+            f"{_conflict_clause(table, columns, list(key), only_newer)}"
+        )
+        written, changed = _insert(cursor, insert, report)
+        cursor.execute(f"DROP TABLE {staging}")
         cursor.execute(f"SELECT COUNT(*) FROM {quote(table)}")
         created = cursor.fetchone()[0] - before
-    return UpsertCounts(created=created, updated=written - created)
+    return UpsertCounts(created=created, updated=written - created, changed=changed)
 
 
 _DISTINCT = {"postgresql": "IS DISTINCT FROM", "sqlite": "IS NOT"}
 
 
-def _conflict_clause(table: str, columns: list[str], key: list[str]) -> str:
+def _from_epoch(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"to_timestamp({column})"
+    return f"datetime({column}, 'unixepoch')"
+
+
+def _conflict_clause(table: str, columns: list[str], key: list[str], only_newer: str | None) -> str:
     quote = connection.ops.quote_name
     distinct = _DISTINCT[connection.vendor]
     updated = [c for c in columns if c not in key]
@@ -80,7 +101,31 @@ def _conflict_clause(table: str, columns: list[str], key: list[str]) -> str:
     changed = " OR ".join(
         f"{quote(table)}.{quote(c)} {distinct} excluded.{quote(c)}" for c in updated
     )
+    if only_newer is not None:
+        # SQLite compares the texts Django and datetime() both write, "YYYY-MM-DD HH:MM:SS[.f]".
+        changed = (
+            f"({changed}) AND excluded.{quote(only_newer)} >= {quote(table)}.{quote(only_newer)}"
+        )
     return f"ON CONFLICT ({', '.join(map(quote, key))}) DO UPDATE SET {assignments} WHERE {changed}"
+
+
+def _insert(cursor: CursorWrapper, insert: str, report: str | None) -> tuple[int, frozenset]:
+    """Run the INSERT; the number of rows written, and the reported column's values."""
+    if report is None:
+        cursor.execute(insert)
+        return cursor.rowcount, frozenset()
+    column = connection.ops.quote_name(report)
+    if connection.vendor == "postgresql":
+        # Grouped in the database: a 25M-row load returns one row per distinct value.
+        cursor.execute(
+            f"WITH written AS ({insert} RETURNING {column}) "
+            f"SELECT {column}, COUNT(*) FROM written GROUP BY {column}"
+        )
+        rows = cursor.fetchall()
+        return sum(count for _, count in rows), frozenset(value for value, _ in rows)
+    cursor.execute(f"{insert} RETURNING {column}")
+    values = [value for (value,) in cursor.fetchall()]
+    return len(values), frozenset(values)
 
 
 def _batches(frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
@@ -88,45 +133,42 @@ def _batches(frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
         yield frame.iloc[start : start + BATCH_ROWS]
 
 
-def _upsert_sqlite(
+def _stage_sqlite(
     cursor: CursorWrapper,
     table: str,
     frame: pd.DataFrame,
-    conflict: str,
     epoch_columns: set[str],
     on_batch: OnBatch | None,
-) -> int:
+) -> str:
+    """A temporary table holding ``frame``; returns its quoted name."""
     quote = connection.ops.quote_name
-    columns = list(frame.columns)
-    placeholders = ", ".join(
-        "datetime(%s, 'unixepoch')" if c in epoch_columns else "%s" for c in columns
+    columns = ", ".join(map(quote, frame.columns))
+    staging = quote(f"staging_{table}")
+    # Epoch columns take the target's NUMERIC affinity, so unix seconds stay numbers.
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {staging} AS SELECT {columns} FROM {quote(table)} WHERE 0"
     )
-    sql = (
-        f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
-        f"VALUES ({placeholders}) {conflict}"
-    )
-    written = 0
+    sql = f"INSERT INTO {staging} ({columns}) VALUES ({', '.join(['%s'] * len(frame.columns))})"
     for batch in _batches(frame):
         cursor.executemany(sql, _python_rows(batch))
-        written += cursor.rowcount
         if on_batch:
             on_batch(len(batch))
-    return written
+    return staging
 
 
-def _upsert_postgresql(
+def _stage_postgresql(
     cursor: CursorWrapper,
     table: str,
     frame: pd.DataFrame,
-    conflict: str,
     epoch_columns: set[str],
     on_batch: OnBatch | None,
-) -> int:
+) -> str:
+    """A temporary table filled by ``COPY`` with ``frame``; returns its quoted name."""
     quote = connection.ops.quote_name
     columns = list(frame.columns)
     staging = quote(f"staging_{table}")
     # The staging table borrows the target's column types, except epoch columns which
-    # arrive as numbers and become timestamps in the INSERT … SELECT below.
+    # arrive as numbers and become timestamps in the INSERT … SELECT.
     cursor.execute(
         f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
         f"SELECT {', '.join(map(quote, columns))} FROM {quote(table)} WITH NO DATA"
@@ -144,16 +186,7 @@ def _upsert_postgresql(
             copy.write(buffer.getvalue())
             if on_batch:
                 on_batch(len(batch))
-    selected = ", ".join(
-        f"to_timestamp({quote(c)})" if c in epoch_columns else quote(c) for c in columns
-    )
-    cursor.execute(
-        f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
-        f"SELECT {selected} FROM {staging} {conflict}"
-    )
-    written = cursor.rowcount
-    cursor.execute(f"DROP TABLE {staging}")
-    return written
+    return staging
 
 
 def _python_rows(frame: pd.DataFrame) -> list[tuple]:

@@ -32,6 +32,8 @@ from .sources.recbole import RECBOLE_REQUIREMENT, read_recbole_wheel
 logger = logging.getLogger(__name__)
 
 Source = DatasetImport.Source
+#: Viewer ids per UPDATE when history versions are bumped.
+VIEWER_IDS_PER_UPDATE = 10_000
 Reader = Callable[..., MovieLensData]
 
 
@@ -209,12 +211,16 @@ def _write(data: MovieLensData, progress: ImportProgress | None) -> tuple[int, i
         ratings,
         key=["viewer_id", "movie_id"],
         epoch_columns=["rated_at"],
+        # A rating changed since the file was written (through the API, the admin) is
+        # newer than the file's row and stays as it is.
+        only_newer="rated_at",
+        report="viewer_id",
         on_batch=stage("ratings", len(ratings)),
     )
-    if counts.created or counts.updated:
-        # Bulk writes go around rating_upsert; a load that changed anything is rare
-        # enough to simply invalidate every viewer's cached answers.
-        viewer_histories_changed(viewer_ids=None)
+    # Bulk writes go around rating_upsert: the viewers whose ratings were really written
+    # get new history versions, nobody else's cached answers are invalidated.
+    if counts.changed:
+        viewer_histories_changed(viewer_ids=counts.changed)
     return counts.created, counts.updated
 
 
@@ -259,10 +265,14 @@ def viewer_histories_changed(*, viewer_ids: Iterable[int] | None) -> None:
     loads) calls this in the same transaction. Deleting a viewer needs no call: the
     viewer, their ratings and their version go together (and the viewer count changes).
     """
-    viewers = Viewer.objects.all()
-    if viewer_ids is not None:
-        viewers = viewers.filter(id__in=viewer_ids)
-    viewers.update(history_version=F("history_version") + 1)
+    bump = {"history_version": F("history_version") + 1}
+    if viewer_ids is None:
+        Viewer.objects.update(**bump)
+        return
+    ids = sorted(set(viewer_ids))
+    # In slices: SQLite limits the parameters of one statement (32,766).
+    for start in range(0, len(ids), VIEWER_IDS_PER_UPDATE):
+        Viewer.objects.filter(id__in=ids[start : start + VIEWER_IDS_PER_UPDATE]).update(**bump)
 
 
 def rating_upsert(

@@ -47,6 +47,11 @@ class ModelRun(models.Model):
     stage_seconds = models.JSONField(default=dict, blank=True)
     feature_importances = models.JSONField(default=dict, blank=True)
     artifact = models.FileField(upload_to="model_runs/", blank=True)
+    # Checked before every load: a file replaced on the storage, even by another valid
+    # artifact (which carries its own internal checksum), is refused.
+    artifact_sha256 = models.CharField(
+        "artifact SHA-256", max_length=64, blank=True, help_text="SHA-256 of the artifact file."
+    )
     error = models.TextField(blank=True, help_text="Traceback of the failing stage.")
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)

@@ -12,6 +12,8 @@ serving.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import threading
 import time
@@ -109,13 +111,33 @@ def _active_run_id() -> int:
 
 
 def model_run_artifact_load(*, run: ModelRun, require_ranker: bool = False) -> RecommenderModel:
-    """Load ``run``'s model from its artifact (``ArtifactError`` when it is unusable)."""
+    """Load ``run``'s model from its artifact (``ArtifactError`` when it is unusable).
+
+    The file must have the SHA-256 recorded on the run when it was written; any other
+    file is refused, even a valid artifact. A run recorded before checksums were kept
+    has none: its file is trusted once its embedded checksum verifies, and its digest
+    is recorded then, so a later replacement is refused.
+    """
     # Imported on first use: LightGBM and scikit-learn take a second to import, which
     # every management command would otherwise pay through the URL checks.
-    from recommender.engine.artifacts import load_model
+    from recommender.engine.artifacts import ArtifactError, load_model
 
     with run.artifact.open("rb") as handle:
-        return load_model(handle, require_ranker=require_ranker)
+        content = handle.read()
+    digest = hashlib.sha256(content).hexdigest()
+    if run.artifact_sha256 and digest != run.artifact_sha256:
+        raise ArtifactError(
+            f"{run.artifact.name} is not the file run {run.id} wrote (SHA-256 "
+            f"{digest[:16]}…, recorded {run.artifact_sha256[:16]}…); it was replaced or damaged"
+        )
+    model = load_model(io.BytesIO(content), require_ranker=require_ranker)
+    if not run.artifact_sha256:
+        ModelRun.objects.filter(id=run.id, artifact=run.artifact.name, artifact_sha256="").update(
+            artifact_sha256=digest
+        )
+        run.artifact_sha256 = digest
+        logger.warning("run %s: artifact SHA-256 recorded on first load (%s)", run.id, digest)
+    return model
 
 
 def active_model() -> ActiveModel | None:

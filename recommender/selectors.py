@@ -35,6 +35,17 @@ def model_runs() -> QuerySet[ModelRun]:
     return ModelRun.objects.defer("feature_importances", "params").order_by("-id")
 
 
+def model_runs_retained(*, keep: int) -> set[int]:
+    """Runs whose recall tables and artifact are kept: the newest ``keep`` succeeded runs,
+    runs in flight, and the active run (``keep`` from ``VIDEOREC_KEEP_RECALL_TABLES``)."""
+    succeeded = ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).order_by(
+        "-created_at", "-id"
+    )
+    kept = set(succeeded.values_list("id", flat=True)[:keep])
+    kept |= set(ModelRun.objects.filter(status__in=ModelRun.IN_FLIGHT).values_list("id", flat=True))
+    return kept | set(ModelRun.objects.filter(is_active=True).values_list("id", flat=True))
+
+
 def similar_movies(
     *, run: ModelRun, movie_id: int, topk: int, source: str | None = None
 ) -> list[SimilarMovie]:

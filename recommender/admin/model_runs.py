@@ -19,6 +19,7 @@ from .. import selectors as run_selectors
 from ..models import ModelRun
 from ..permissions import can_operate_model_runs
 from ..services.activation import model_run_rollback
+from ..services.artifacts import model_runs_delete
 from ..services.retrain import retrain_request
 from ..services.runs import TrainingError
 from . import charts, tables
@@ -71,6 +72,13 @@ class ModelRunAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    # Through the service: it deletes the runs' artifact files too, once committed.
+    def delete_model(self, request: HttpRequest, obj: ModelRun) -> None:
+        model_runs_delete(runs=ModelRun.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelRun]) -> None:
+        model_runs_delete(runs=queryset)
+
     def has_operate_permission(self, request: HttpRequest) -> bool:
         """Retraining and switching the serving model: for users who may change runs."""
         return can_operate_model_runs(request.user)
@@ -110,8 +118,10 @@ class ModelRunAdmin(admin.ModelAdmin):
     @admin.display(description="recall tables")
     def recall_tables(self, run: ModelRun) -> str:
         if not run_selectors.recall_tables_published(run_id=run.pk):
-            if run.status == ModelRun.Status.SUCCEEDED:
+            if run.status == ModelRun.Status.SUCCEEDED and run.artifact:
                 return "pruned; activating the run republishes them from its artifact"
+            if run.status == ModelRun.Status.SUCCEEDED:
+                return "pruned with its artifact (retention); it cannot serve again"
             return "not published"
         return render_to_string(f"{FIELD_TEMPLATES}/recall_tables.html", {"run": run})
 

@@ -121,7 +121,8 @@ class ModelRunListCreateApi(APIView):
             "Celery worker and answers at once with the queued run (202); follow it at "
             "`links.self`. One retrain runs at a time: while one is queued or running, the "
             "answer is 409 with that run under `model_run`, and nothing new starts. Without "
-            "a broker (`CELERY_BROKER_URL` unset) the retrain runs inside the request."
+            "a broker (`CELERY_BROKER_URL` unset) the retrain runs inside the request, except "
+            "under production settings, which answer 503 instead."
         ),
         request=RetrainInputSerializer,
         responses={
@@ -136,7 +137,10 @@ class ModelRunListCreateApi(APIView):
                 ),
                 description="A retrain is already queued or running: that run.",
             ),
-            503: OpenApiResponse(ErrorSerializer, description="The task broker is unreachable."),
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="The task broker is unreachable, or none is configured (production).",
+            ),
             **ERROR_RESPONSES,
             **BODY_ERRORS,
             **STAFF_ONLY,

@@ -18,6 +18,7 @@ from recommender.engine.artifacts import ArtifactError
 from .. import registry
 from ..models import ModelRun
 from ..selectors import recall_tables_published
+from .artifacts import model_run_artifacts_prune
 from .recall_tables import recall_tables_prune, recall_tables_publish
 from .runs import (
     ACTIVATION_LOCK_KEY,
@@ -83,8 +84,12 @@ def model_run_rollback(*, run_id: int) -> ModelRun:
         ) from exc
 
     def republish_pruned_tables(locked: ModelRun) -> None:
-        # Under the run's row lock, which pruning waits for: the tables cannot vanish
-        # between this check and the switch.
+        # Under the run's row lock, which pruning waits for: the tables and the artifact
+        # cannot vanish between this check and the switch.
+        if not locked.artifact:
+            raise TrainingError(
+                f"run {run_id} cannot be activated: its artifact was pruned meanwhile"
+            )
         if not recall_tables_published(run_id=run_id):
             recall_tables_publish(run=locked, model=model)
             logger.info("run %s: recall tables republished from its artifact", run_id)
@@ -95,7 +100,8 @@ def model_run_rollback(*, run_id: int) -> ModelRun:
 
 
 def model_run_finish(*, run_id: int) -> ModelRun:
-    """Mark a running run succeeded (a failed one stays failed); prune old recall tables."""
+    """Mark a running run succeeded (a failed one stays failed); prune old recall tables
+    and artifacts."""
     ModelRun.objects.filter(id=run_id, status=Status.RUNNING).update(
         status=Status.SUCCEEDED, stage=Stage.DONE, finished_at=timezone.now()
     )
@@ -103,6 +109,7 @@ def model_run_finish(*, run_id: int) -> ModelRun:
     if run.status != Status.SUCCEEDED:
         raise RunNotRunnable(f"run {run_id} is {run.status}; it cannot succeed")
     recall_tables_prune(keep=settings.VIDEOREC_KEEP_RECALL_TABLES)
+    model_run_artifacts_prune(keep=settings.VIDEOREC_KEEP_RECALL_TABLES)
     return run
 
 

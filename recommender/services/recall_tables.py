@@ -17,6 +17,7 @@ from recommender.engine.model import RecommenderModel
 from recommender.engine.recall_tables import item_source_names, neighbor_table, popularity_table
 
 from ..models import ItemNeighbor, ModelRun, PopularItem
+from ..selectors import model_runs_retained
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +48,11 @@ def recall_tables_prune(*, keep: int) -> list[int]:
 
     Each run publishes a neighbor list per movie and source (about 170,000 rows on
     MovieLens-100k), so they are kept only for the active run, the newest ``keep``
-    succeeded runs, and runs still training. The artifacts stay: a rollback republishes
-    the tables from them.
+    succeeded runs, and runs still training; the artifacts follow the same rule
+    (:mod:`.artifacts`). A run that lost only its tables gets them back from its artifact
+    when it is activated again.
     """
-    succeeded = ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).order_by(
-        "-created_at", "-id"
-    )
-    kept = set(succeeded.values_list("id", flat=True)[:keep])
-    kept |= set(ModelRun.objects.filter(status__in=ModelRun.IN_FLIGHT).values_list("id", flat=True))
+    kept = model_runs_retained(keep=keep)
     # One index probe per run, rather than reading the tables' run ids.
     published = Exists(ItemNeighbor.objects.filter(run_id=OuterRef("pk"))) | Exists(
         PopularItem.objects.filter(run_id=OuterRef("pk"))

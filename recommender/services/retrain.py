@@ -2,7 +2,9 @@
 
 The task is looked up by its registered name rather than imported, so services never
 import the Celery entry points that call them. Without a broker Celery runs tasks
-eagerly (``CELERY_TASK_ALWAYS_EAGER``), and the whole chain executes inside the request.
+eagerly (``CELERY_TASK_ALWAYS_EAGER``), and the whole chain executes inside the request,
+unless ``VIDEOREC_RETRAIN_IN_PROCESS`` forbids it (production settings: a web server's
+worker timeout would kill the training halfway).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from typing import Any
 
 from celery import current_app
 from celery.result import AsyncResult
+from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
 
 from ingestion import selectors as data_selectors
 
 from ..models import ModelRun
+from ..selectors import tasks_run_in_process
 from .runs import (
     RETRAIN_LOCK_KEY,
     TrainingError,
@@ -35,7 +39,15 @@ RETRAIN_TASK = "recommender.retrain"
 
 
 class RetrainNotEnqueued(TrainingError):
-    """The broker did not take the retrain; its run is marked failed."""
+    """No worker will run the retrain: the broker did not take it (its run is marked
+    failed), or there is no broker and these settings forbid training in this process."""
+
+
+NO_BROKER = (
+    "no Celery broker is configured (CELERY_BROKER_URL), and these settings do not train "
+    "inside the calling process, where the web server's timeout would kill the retrain; "
+    "configure a broker and start a worker, or run `manage.py train` on the server"
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +69,12 @@ def retrain_request(
     At most one retrain is in flight: a request meanwhile gets the in-flight run back
     (``created=False``) instead of a second one. The check and the creation hold a lock,
     so simultaneous requests cannot both create a run. Runs whose worker died are reaped
-    first, so they never block a new retrain.
+    first, so they never block a new retrain. Without a broker, when
+    ``VIDEOREC_RETRAIN_IN_PROCESS`` is off, nothing is created and
+    :class:`RetrainNotEnqueued` says why.
     """
+    if tasks_run_in_process() and not settings.VIDEOREC_RETRAIN_IN_PROCESS:
+        raise RetrainNotEnqueued(NO_BROKER)
     model_run_reap_stale()
     with transaction.atomic():
         advisory_lock(key=RETRAIN_LOCK_KEY)

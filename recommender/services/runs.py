@@ -79,12 +79,10 @@ def model_run_stage(*, run_id: int, stage: str) -> Iterator[ModelRun]:
         with _heartbeat(run_id, pid):
             yield run
     except Exception as exc:
-        ModelRun.objects.filter(id=run_id).update(
-            status=Status.FAILED,
-            error=traceback.format_exc(),
-            finished_at=timezone.now(),
-        )
+        # Logged before recording it: when the database itself is what failed, the UPDATE
+        # below fails too, and its error must not be the only trace of this one.
         logger.exception("run %s failed while %s", run_id, stage)
+        _record_failure(run_id, traceback.format_exc())
         raise TrainingError(f"run {run_id} failed while {stage}: {exc}") from exc
     seconds = round(time.perf_counter() - started, 3)
     ModelRun.objects.filter(id=run_id).update(
@@ -93,6 +91,25 @@ def model_run_stage(*, run_id: int, stage: str) -> Iterator[ModelRun]:
         worker_pid=None,
         heartbeat_at=timezone.now(),
     )
+
+
+def _record_failure(run_id: int, error: str) -> None:
+    """Mark the run failed; if the database refuses, leave it to the stale-run reaper.
+
+    The run then still names this process, whose heartbeats have stopped with the stage,
+    so the reaper fails it once the database answers again.
+    """
+    try:
+        ModelRun.objects.filter(id=run_id).update(
+            status=Status.FAILED, error=error, finished_at=timezone.now()
+        )
+    except DatabaseError as exc:
+        logger.error(
+            "run %s: its failure could not be recorded (%s); the stale-run reaper will mark "
+            "it failed once its heartbeat is overdue",
+            run_id,
+            exc,
+        )
 
 
 def model_run_fail(*, run_id: int, error: str) -> None:

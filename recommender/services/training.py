@@ -8,6 +8,7 @@ that raises marks the run failed with the traceback and leaves the active run un
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -160,8 +161,13 @@ def _save_artifact(run: ModelRun, model: RecommenderModel, name: str) -> None:
         save_model(model, path)
         old_name = run.artifact.name
         with path.open("rb") as handle:
+            # Recorded on the run, which every load checks (a replaced file is refused).
+            run.artifact_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+            handle.seek(0)
             run.artifact.save(name, File(handle), save=False)
-        ModelRun.objects.filter(id=run.id).update(artifact=run.artifact.name)
+        ModelRun.objects.filter(id=run.id).update(
+            artifact=run.artifact.name, artifact_sha256=run.artifact_sha256
+        )
         if old_name and old_name != run.artifact.name:
             run.artifact.storage.delete(old_name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import http.server
 import os
@@ -19,6 +20,7 @@ from movielens_files import TINY_RATINGS, write_grouplens
 
 from ingestion import downloads
 from ingestion.models import DatasetImport, Genre, Movie, Rating, Viewer
+from ingestion.services import rating_upsert
 from ingestion.sources.recbole import RECBOLE_WHEEL_NAME
 
 REPO = Path(__file__).resolve().parents[2]
@@ -231,8 +233,40 @@ def test_changed_rating_is_updated_not_duplicated(tmp_path: Path) -> None:
     rating = Rating.objects.get(viewer=1, movie=1)
     assert rating.score == 2
     assert int(rating.rated_at.timestamp()) == 874999999
-    # Cached recommendations are keyed by this version: a changing load invalidates them.
-    assert all(viewer.history_version > versions[viewer.id] for viewer in Viewer.objects.all())
+    # Cached recommendations are keyed by this version: a changing load invalidates the
+    # answers of the viewer whose rating changed, and nobody else's.
+    after = dict(Viewer.objects.values_list("id", "history_version"))
+    assert {v for v in after if after[v] != versions[v]} == {1}
+    assert after[1] > versions[1]
+
+
+def test_a_reload_keeps_ratings_changed_since_through_the_api(tmp_path: Path) -> None:
+    """The file's rating of (1, 1) dates from 1997; the viewer changed it later."""
+    files = write_grouplens(tmp_path)
+    load("--path", str(files))
+    rating_upsert(viewer_id=1, movie_id=1, score=2)
+    rating_upsert(viewer_id=2, movie_id=1, score=1, rated_at=dt.datetime(1990, 1, 1, tzinfo=dt.UTC))
+    versions = dict(Viewer.objects.values_list("id", "history_version"))
+
+    output = load("--path", str(files))
+
+    # The newer API rating stays; the file's row is newer than the 1990 one and wins.
+    assert "(0 new, 1 updated)" in output
+    assert Rating.objects.get(viewer=1, movie=1).score == 2
+    assert Rating.objects.get(viewer=2, movie=1).score == 4
+    after = dict(Viewer.objects.values_list("id", "history_version"))
+    assert {v for v in after if after[v] != versions[v]} == {2}
+
+
+def test_a_file_row_as_recent_as_the_stored_one_updates_it(tmp_path: Path) -> None:
+    """Same timestamp, other score: a corrected file, not a change made since."""
+    load("--path", str(write_grouplens(tmp_path / "v1")))
+    corrected = [TINY_RATINGS[0].replace("\t5\t", "\t4\t"), *TINY_RATINGS[1:], "3\t1\t3\t889237600"]
+
+    output = load("--path", str(write_grouplens(tmp_path / "v2", ratings=corrected)))
+
+    assert "(1 new, 1 updated)" in output
+    assert Rating.objects.get(viewer=1, movie=1).score == 4
 
 
 def test_an_unchanged_reload_keeps_the_history_versions(tmp_path: Path) -> None:

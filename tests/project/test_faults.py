@@ -10,6 +10,7 @@ sees: HTTP answers, and the served model, across each failure.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -152,14 +153,18 @@ def test_a_wrong_version_artifact_is_refused_and_the_previous_model_serves(
     wrong_version = io.BytesIO()
     np.savez(wrong_version, **arrays)
 
-    # A rollback refuses it outright, and nothing changes.
+    # A rollback refuses it outright, and nothing changes (the run's recorded checksum is
+    # the wrong file's, as if the run had written it: the version check is what refuses).
     Path(second.artifact.path).write_bytes(wrong_version.getvalue())
+    sha256 = {"artifact_sha256": hashlib.sha256(wrong_version.getvalue()).hexdigest()}
+    ModelRun.objects.filter(id=second.id).update(**sha256)
     with pytest.raises(TrainingError, match="artifact format version 0 is not supported"):
         model_run_rollback(run_id=second.id)
     assert ModelRun.objects.get(is_active=True).id == trained.id
 
     # Replaced on the shared storage after a switch: every process refuses to load it.
     Path(second.artifact.path).write_bytes(good_artifact)
+    ModelRun.objects.filter(id=second.id).update(artifact_sha256=second.artifact_sha256)
     model_run_rollback(run_id=second.id)
     Path(second.artifact.path).write_bytes(wrong_version.getvalue())
 

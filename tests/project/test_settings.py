@@ -30,6 +30,7 @@ print(json.dumps({
     "result_expires_days": celery_app.conf.result_expires.days,
     "heartbeat": settings.VIDEOREC_TRAINING_HEARTBEAT,
     "retrain_cron": settings.VIDEOREC_RETRAIN_CRON,
+    "retrain_in_process": settings.VIDEOREC_RETRAIN_IN_PROCESS,
 }))
 """
 ENV_NAMES = (
@@ -66,6 +67,7 @@ def test_embedded_defaults_need_no_services() -> None:
     assert seen["cache"] == "django_prometheus.cache.backends.locmem.LocMemCache"
     assert seen["eager"] is True
     assert seen["debug"] is True
+    assert seen["retrain_in_process"] is True
 
 
 def test_services_come_from_the_environment() -> None:
@@ -133,6 +135,8 @@ def test_production_reads_its_secrets() -> None:
         DJANGO_DEBUG="true",  # production ignores it
     )
     assert seen["secret"] == "s" * 50
+    # Without a broker the web process refuses retrains instead of training in a request.
+    assert (seen["eager"], seen["retrain_in_process"]) == (True, False)
     # Loopback names are added for the container health check and a local scraper.
     assert seen["hosts"] == ["videorec.example.com", "localhost", "127.0.0.1", "localhost", "[::1]"]
     assert seen["debug"] is False

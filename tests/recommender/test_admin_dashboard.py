@@ -40,8 +40,7 @@ def test_only_staff_see_the_dashboard(client, django_user_model, db) -> None:
     login = reverse("admin:login")
     assert client.get(url).url.startswith(f"{login}?next=")
 
-    django_user_model.objects.create_user("viewer", password="pw")
-    client.login(username="viewer", password="pw")
+    client.force_login(django_user_model.objects.create_user("viewer", password="pw"))
     response = client.get(url)
     assert response.status_code == 302 and response.url.startswith(f"{login}?next=")
 

@@ -139,6 +139,24 @@ def test_an_unreachable_broker_gets_503_and_a_failed_run(
     assert "broker is unreachable" in page.content.decode()
 
 
+@pytest.mark.usefixtures("eager")
+def test_without_a_broker_production_refuses_to_train_inside_a_web_request(
+    staff, staff_client, synthetic_ratings, settings
+) -> None:
+    """gunicorn would kill a retrain running in its worker after its timeout."""
+    settings.VIDEOREC_RETRAIN_IN_PROCESS = False  # as production settings have it
+
+    response = staff.post("/api/model-runs/", {}, format="json")
+
+    assert response.status_code == 503
+    assert "no Celery broker is configured" in response.json()["detail"]
+    assert not ModelRun.objects.exists()
+    page = staff_client.post("/admin/recommender/modelrun/retrain/", follow=True)
+    assert page.status_code == 200
+    assert "no Celery broker is configured" in page.content.decode()
+    assert not ModelRun.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [({"activate": "maybe"}, "activate"), ({"force": [1]}, "force"), ({"params": {}}, "params")],

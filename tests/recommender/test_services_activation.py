@@ -86,22 +86,38 @@ def test_rollback_of_an_unknown_run(db) -> None:
         model_run_rollback(run_id=999)
 
 
-def test_old_tables_are_pruned_and_republished_on_rollback(
+def test_old_runs_lose_their_tables_and_artifact_together(
     synthetic_ratings, fast_params, settings
 ) -> None:
     settings.VIDEOREC_KEEP_RECALL_TABLES = 1
     first = train(fast_params)
-    published = tables(first)
-    assert published[0] and published[1]
+    first_file = Path(first.artifact.path)
+    assert tables(first)[0] and tables(first)[1] and first_file.is_file()
 
     second = train(fast_params, force=True)
-    # The first run is neither active nor among the newest one: its tables are gone.
+    # The first run is neither active nor among the newest one: tables and file are gone.
     assert tables(first) == ([], [])
-    assert tables(second)[0]
+    first.refresh_from_db()
+    assert (first.artifact.name, first.artifact_sha256) == ("", "")
+    assert not first_file.exists()
+    with pytest.raises(TrainingError, match="it has no model artifact"):
+        model_run_rollback(run_id=first.id)
 
     third = train(fast_params, activate=False)
     # The second run stays because it serves; the third because it is the newest.
     assert tables(second)[0] and tables(third)[0]
+    assert Path(second.artifact.path).is_file() and Path(third.artifact.path).is_file()
+
+
+def test_a_rollback_republishes_tables_pruned_without_their_artifact(
+    synthetic_ratings, fast_params
+) -> None:
+    """Tables pruned on their own (by an earlier version, or by hand) come back."""
+    first = train(fast_params)
+    published = tables(first)
+    train(fast_params, force=True)
+    recall_tables_prune(keep=0)
+    assert tables(first) == ([], [])
 
     model_run_rollback(run_id=first.id)
     assert tables(first) == published

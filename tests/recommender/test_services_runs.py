@@ -12,6 +12,8 @@ import time
 
 import pytest
 from celery.exceptions import Ignore
+from django.db import OperationalError
+from django.db.models import QuerySet
 from django.utils import timezone
 from run_states import dead_pid, in_flight
 
@@ -25,6 +27,7 @@ from recommender.services.runs import (
     TrainingError,
     model_run_fail,
     model_run_reap_stale,
+    model_run_stage,
 )
 from recommender.services.training import (
     model_run_create,
@@ -204,3 +207,42 @@ def test_a_long_stage_sends_heartbeats(synthetic_ratings, fast_params, settings,
     recall_tables_build(run_id=run.id)
 
     assert len(set(beats)) >= 3, beats
+
+
+# ----------------------------------------------------------- failures the database hides
+def test_a_stage_failing_while_the_database_is_down_reports_its_own_error(
+    db, monkeypatch, caplog, settings
+) -> None:
+    """The failure handler's UPDATE fails too: the stage's error is what is logged and
+    raised, and the reaper fails the run once the database is back."""
+    settings.VIDEOREC_TRAINING_HEARTBEAT = 0  # no heartbeat thread touching the database
+    run = ModelRun.objects.create()
+    real_update = QuerySet.update
+
+    def update_while_down(queryset, **fields):
+        if fields.get("status") == ModelRun.Status.FAILED:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_update(queryset, **fields)
+
+    with (
+        pytest.raises(TrainingError, match="disk full in the stage") as raised,
+        model_run_stage(run_id=run.id, stage=ModelRun.Stage.RECALL),
+    ):
+        monkeypatch.setattr(QuerySet, "update", update_while_down)
+        raise OperationalError("disk full in the stage")
+    monkeypatch.setattr(QuerySet, "update", real_update)
+
+    assert "disk full in the stage" in str(raised.value.__cause__)
+    failure = next(r for r in caplog.records if "failed while recall" in r.getMessage())
+    assert "disk full in the stage" in str(failure.exc_info[1])
+    assert any("reaper" in r.getMessage() for r in caplog.records)
+    run.refresh_from_db()
+    assert (run.status, run.worker_pid) == ("running", os.getpid())
+
+    # The database is back; the run's heartbeat is overdue: the reaper finishes the job.
+    ModelRun.objects.filter(id=run.id).update(
+        heartbeat_at=timezone.now() - dt.timedelta(hours=2), worker_host="elsewhere"
+    )
+    assert model_run_reap_stale() == [run.id]
+    run.refresh_from_db()
+    assert run.status == "failed"

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_celery_beat",
     "django_prometheus",
+    "axes",
     "ingestion",
     "recommender",
 ]
@@ -55,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a login refused for too many failures into its 429 page (django-axes).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -119,6 +122,28 @@ CACHES["default"]["BACKEND"] = {
     ),
 }.get(CACHES["default"]["BACKEND"], CACHES["default"]["BACKEND"])
 
+# --- Logins ------------------------------------------------------------------------------
+# django-axes first: it refuses a login attempt for a username from an address that failed
+# VIDEOREC_LOGIN_FAILURE_LIMIT times, for VIDEOREC_LOGIN_COOLOFF_MINUTES, before any
+# password is checked. Failures are counted in the database, so every process agrees.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("VIDEOREC_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("VIDEOREC_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -139,6 +164,9 @@ STORAGES = {
 # No broker configured means "no services": tasks run eagerly in the calling process.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Without a broker, a retrain requested from the admin or the API trains inside that request:
+# fine for `make run`; production turns it off (a web worker's timeout would kill it).
+VIDEOREC_RETRAIN_IN_PROCESS = True
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="videorec")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = "django-db"
@@ -258,6 +286,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # django-axes announces its configuration at every start, commands included.
+        "axes.apps": {"level": "WARNING"},
         # RequestLogMiddleware logs every request, errors included, in one line each;
         # Django's own records add only server errors (with their traceback).
         "django.server": {"level": "WARNING"},

@@ -24,6 +24,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# gunicorn kills a request after its timeout: without a broker, the admin and the API refuse
+# to retrain (503 with the reason) rather than train inside a web worker.
+VIDEOREC_RETRAIN_IN_PROCESS = False
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 # Probes and the metrics scraper come from inside the network over plain HTTP.
