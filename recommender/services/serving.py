@@ -36,6 +36,12 @@ SOURCE_REASONS = {
     "userknn": "Liked by viewers with similar taste",
     "als": "Matches your taste",
 }
+#: Before the first training, popularity is counted from the ratings; the most-rated
+#: ``MOST_RATED_KEPT`` movies are cached for ``MOST_RATED_CACHE_SECONDS`` (a viewer who
+#: rated nearly all of them gets a shorter list until a model is trained).
+MOST_RATED_CACHE_KEY = "recs:most-rated"
+MOST_RATED_CACHE_SECONDS = 60
+MOST_RATED_KEPT = 1000
 SIMILAR_ITEM_REASON = "Because you rated {title}"
 SIMILAR_TASTE_REASON = "Similar to movies you rated"
 
@@ -231,6 +237,23 @@ def _reason(source: str, kind: str, because: int | None, titles: dict[int, str])
     return Reason(source, SOURCE_REASONS.get(kind, SIMILAR_TASTE_REASON))
 
 
+def _most_rated() -> list[tuple[int, int]]:
+    """The most-rated movies with their counts, best first, cached for a minute.
+
+    Counting is a pass over every rating: anonymous requests must not pay it each time.
+    """
+    popular = cache.get(MOST_RATED_CACHE_KEY)
+    if popular is None:
+        popular = list(
+            Rating.objects.values("movie_id")
+            .annotate(count=Count("id"))
+            .order_by("-count", "movie_id")
+            .values_list("movie_id", "count")[:MOST_RATED_KEPT]
+        )
+        cache.set(MOST_RATED_CACHE_KEY, popular, MOST_RATED_CACHE_SECONDS)
+    return popular
+
+
 def _popular_without_model(
     viewer_ids: Sequence[int],
     topk: int,
@@ -240,12 +263,7 @@ def _popular_without_model(
     """Before the first training: the most-rated movies each viewer has not rated."""
     seen = histories.groupby("user_id")["item_id"].apply(set).to_dict()
     longest = max((len(seen.get(v, ())) + len(exclude.get(v, ())) for v in viewer_ids), default=0)
-    popular = list(
-        Rating.objects.values("movie_id")
-        .annotate(count=Count("id"))
-        .order_by("-count", "movie_id")
-        .values_list("movie_id", "count")[: topk + longest]
-    )
+    popular = _most_rated()[: topk + longest]
     titles = dict(Movie.objects.filter(id__in=[m for m, _ in popular]).values_list("id", "title"))
     reason = Reason("popularity", SOURCE_REASONS["popularity"])
     results = []
