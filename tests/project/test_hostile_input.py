@@ -184,6 +184,9 @@ def _post(api: APIClient, body: bytes, content_type: str = "application/json"):
         (b"user_id=3&item_id=1&rating=4", "text/plain", 415),
         (b"<rating/>", "application/xml", 415),
         (b'{"user_id": 3, "item_id": 1, "rating": 5}', "application/x-www-form-urlencoded", 400),
+        (b"[" * 200_000, JSON, 400),  # the decoder's RecursionError
+        (b'{"user_id": ' + b'{"a":' * 40_000, JSON, 400),
+        (b'{"user_id": 3, "item_id": 1, "rating": ' + b"[" * 900 + b"]" * 900 + b"}", JSON, 400),
         (b"x" * 300_000, JSON, 413),
         (b'{"user_id": 3, "item_id": 1, "rating": 5, "pad": "' + b"x" * 300_000 + b'"}', JSON, 413),
     ],
