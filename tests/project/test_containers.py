@@ -315,3 +315,15 @@ def test_worker_and_beat_commands_start_and_answer(tmp_path: Path, server_databa
         assert "pong" in ping.stdout
     assert "beat: Starting" in beat_log.read_text(), beat_log.read_text()[-3000:]
     assert "DatabaseScheduler" in beat_log.read_text()
+
+
+def test_web_trusts_exactly_its_proxy_and_is_published_on_loopback_only() -> None:
+    """Behind the TLS proxy the client is the address it appended to X-Forwarded-For; a
+    client reaching gunicorn past the proxy could write that address itself."""
+    assert service_env("web")["VIDEOREC_TRUSTED_PROXIES"] == "1"
+    for name in ("migrate", "load", "worker", "beat"):
+        assert "VIDEOREC_TRUSTED_PROXIES" not in service_env(name), name  # they serve nothing
+    (published,) = [interpolate(port, {}) for port in SERVICES["web"]["ports"]]
+    assert published == "127.0.0.1:8000:8000"
+    elsewhere = interpolate(SERVICES["web"]["ports"][0], {"WEB_BIND_ADDRESS": "192.0.2.1"})
+    assert elsewhere == "192.0.2.1:8000:8000"

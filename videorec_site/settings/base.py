@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from videorec_site import __version__
 
@@ -154,6 +155,16 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_RESULT_EXPIRES = dt.timedelta(days=30)
 
 # --- Django REST framework and the OpenAPI schema ------------------------------------------
+# Reverse proxies in front of the web server, each appending the address it received the
+# request from to X-Forwarded-For. 0: clients connect directly and the socket address is
+# the client (the header is ignored); N: the N-th address from the right is the client.
+# Anything a client writes into the header itself stays to the left of those.
+_trusted_proxies = env("VIDEOREC_TRUSTED_PROXIES", default="0").strip()
+if not (_trusted_proxies.isascii() and _trusted_proxies.isdigit()):
+    raise ImproperlyConfigured(
+        f"VIDEOREC_TRUSTED_PROXIES must be 0 or a positive integer, not {_trusted_proxies!r}"
+    )
+VIDEOREC_TRUSTED_PROXIES = int(_trusted_proxies)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Token first: an anonymous write then gets 401 with a WWW-Authenticate header.
@@ -169,6 +180,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "common.api.errors.api_exception_handler",
+    # Who the throttles count: see VIDEOREC_TRUSTED_PROXIES.
+    "NUM_PROXIES": VIDEOREC_TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_CLASSES": [
         "common.api.throttling.AnonFixedWindowThrottle",
         "common.api.throttling.UserFixedWindowThrottle",
