@@ -23,7 +23,7 @@ from common.api.schema import BODY_ERRORS, ERROR_RESPONSES, NOT_FOUND, ErrorSeri
 from common.ids import MAX_ID
 
 from .models import MAX_SCORE, MIN_SCORE, Movie, Rating, Viewer
-from .services import UnknownMovie, rating_upsert
+from .services import InvalidRatingTime, UnknownMovie, rating_upsert
 
 
 class RatingCreateApi(APIView):
@@ -33,7 +33,9 @@ class RatingCreateApi(APIView):
         user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         item_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         rating = serializers.IntegerField(min_value=MIN_SCORE, max_value=MAX_SCORE)
-        rated_at = serializers.DateTimeField(required=False)
+        rated_at = serializers.DateTimeField(
+            required=False, help_text="From 1970 to now (a few minutes of clock skew allowed)."
+        )
 
     class RatingSerializer(serializers.Serializer):
         user_id = serializers.IntegerField(source="viewer_id")
@@ -70,6 +72,8 @@ class RatingCreateApi(APIView):
             )
         except UnknownMovie as exc:
             raise serializers.ValidationError({"item_id": [str(exc)]}) from exc
+        except InvalidRatingTime as exc:
+            raise serializers.ValidationError({"rated_at": [str(exc)]}) from exc
         return Response(
             self.RatingSerializer(rating).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

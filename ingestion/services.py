@@ -251,6 +251,29 @@ class UnknownMovie(ValueError):
     pass
 
 
+class InvalidRatingTime(ValueError):
+    pass
+
+
+#: Ratings are dated from the Unix epoch on (MovieLens' own timestamps are epochs).
+EARLIEST_RATED_AT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: How far in the future a client's clock may be: a later date would stay at the top of
+#: the viewer's history and shift every time-based feature.
+RATED_AT_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def rated_at_check(rated_at: dt.datetime) -> None:
+    """Refuse a rating time before 1970 or beyond the clock skew in the future."""
+    if rated_at < EARLIEST_RATED_AT:
+        raise InvalidRatingTime(f"must not be before {EARLIEST_RATED_AT.isoformat()}")
+    latest = timezone.now() + RATED_AT_CLOCK_SKEW
+    if rated_at > latest:
+        raise InvalidRatingTime(
+            f"must not be in the future (at most {RATED_AT_CLOCK_SKEW.seconds // 60} minutes "
+            "of clock skew)"
+        )
+
+
 def viewer_histories_changed(*, viewer_ids: Iterable[int] | None) -> None:
     """Mark these viewers' (or, with None, every viewer's) ratings as changed.
 
@@ -270,9 +293,12 @@ def rating_upsert(
 ) -> tuple[Rating, bool]:
     """Create or update one rating; a viewer seen for the first time is created.
 
+    Raises :class:`InvalidRatingTime` for a ``rated_at`` before 1970 or in the future.
     Returns the rating and whether it is new. Serving reads histories live and this
     bumps the viewer's history version, so the next recommendation already reflects it.
     """
+    if rated_at is not None:
+        rated_at_check(rated_at)
     if not Movie.objects.filter(id=movie_id).exists():
         raise UnknownMovie(f"movie {movie_id} does not exist")
     with transaction.atomic():
