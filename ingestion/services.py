@@ -255,6 +255,10 @@ class InvalidRatingTime(ValueError):
     pass
 
 
+class ViewerCreationRefused(PermissionError):
+    pass
+
+
 #: Ratings are dated from the Unix epoch on (MovieLens' own timestamps are epochs).
 EARLIEST_RATED_AT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: How far in the future a client's clock may be: a later date would stay at the top of
@@ -289,9 +293,15 @@ def viewer_histories_changed(*, viewer_ids: Iterable[int] | None) -> None:
 
 
 def rating_upsert(
-    *, viewer_id: int, movie_id: int, score: int, rated_at: dt.datetime | None = None
+    *,
+    viewer_id: int,
+    movie_id: int,
+    score: int,
+    rated_at: dt.datetime | None = None,
+    create_viewer: bool = True,
 ) -> tuple[Rating, bool]:
-    """Create or update one rating; a viewer seen for the first time is created.
+    """Create or update one rating; a viewer seen for the first time is created (unless
+    ``create_viewer`` is false: :class:`ViewerCreationRefused` then).
 
     Raises :class:`InvalidRatingTime` for a ``rated_at`` before 1970 or in the future.
     Returns the rating and whether it is new. Serving reads histories live and this
@@ -304,9 +314,14 @@ def rating_upsert(
     with transaction.atomic():
         # A viewer deleted and created again must not reuse its predecessor's versions
         # (cached answers are keyed by them): a new viewer's count starts at the clock.
-        Viewer.objects.get_or_create(
-            id=viewer_id, defaults={"history_version": time.time_ns() // 1000}
-        )
+        if create_viewer:
+            Viewer.objects.get_or_create(
+                id=viewer_id, defaults={"history_version": time.time_ns() // 1000}
+            )
+        elif not Viewer.objects.filter(id=viewer_id).exists():
+            raise ViewerCreationRefused(
+                f"viewer {viewer_id} does not exist, and this client may not create viewers"
+            )
         rating, created = Rating.objects.update_or_create(
             viewer_id=viewer_id,
             movie_id=movie_id,

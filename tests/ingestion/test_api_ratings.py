@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from api_clients import ingestion_client
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def api(tiny_dir: Path, django_user_model) -> APIClient:
     call_command("loadml100k", "--path", str(tiny_dir), stdout=None)
-    user = django_user_model.objects.create_user("app", password="pw")
+    user = ingestion_client("app")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client

@@ -250,6 +250,10 @@ VIDEOREC_TRAINING_THREADS = env.int("VIDEOREC_TRAINING_THREADS", default=2)
 # Serving keeps each answer this long, keyed by the viewer's history (0 turns it off).
 VIDEOREC_RESULT_CACHE_SECONDS = env.int("VIDEOREC_RESULT_CACHE_SECONDS", default=600)
 
+# Recommendations, the catalogue and similar movies are public; false requires an
+# authenticated user (token or session) for every read of them.
+VIDEOREC_PUBLIC_RECOMMENDATIONS = env.bool("VIDEOREC_PUBLIC_RECOMMENDATIONS", default=True)
+
 # /metrics: who may read it (see common.monitoring.metrics_allowed).
 VIDEOREC_METRICS_ALLOWED_NETWORKS = env.list(
     "VIDEOREC_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
