@@ -24,7 +24,7 @@ from django.utils import timezone
 from common.bulk import UnsupportedDatabase, upsert_frame
 
 from . import downloads
-from .models import DatasetImport, Genre, Movie, Rating, Viewer
+from .models import CatalogueVersion, DatasetImport, Genre, Movie, Rating, Viewer
 from .sources.base import DataFormatError, MovieLensData
 from .sources.grouplens import read_grouplens_folder, read_grouplens_zip
 from .sources.recbole import RECBOLE_REQUIREMENT, read_recbole_wheel
@@ -186,7 +186,7 @@ def _write(data: MovieLensData, progress: ImportProgress | None) -> tuple[int, i
     genre_ids = dict(Genre.objects.filter(name__in=data.genres).values_list("name", "id"))
 
     movies = data.movies
-    upsert_frame(
+    movie_counts = upsert_frame(
         Movie._meta.db_table,
         movies.drop(columns="genres").assign(
             release_date=_iso_dates(movies["release_date"]),
@@ -202,6 +202,9 @@ def _write(data: MovieLensData, progress: ImportProgress | None) -> tuple[int, i
         on_batch=stage("viewers", len(data.viewers)),
     )
     _replace_movie_genres(movies, genre_ids)
+    if movie_counts.created or movie_counts.updated:
+        # A movie loaded again after a deletion, or a changed title, in cached answers.
+        catalogue_changed()
 
     ratings = data.ratings.rename(columns={"timestamp": "rated_at"})
     counts = upsert_frame(
@@ -292,6 +295,21 @@ def viewer_histories_changed(*, viewer_ids: Iterable[int] | None) -> None:
     viewers.update(history_version=F("history_version") + 1)
 
 
+def catalogue_changed() -> None:
+    """Mark the catalogue as changed (movies removed): cached answers keyed by the old
+    version are never served again. Call it in the transaction that changes it."""
+    row = CatalogueVersion.objects.filter(pk=1)
+    if row.update(version=F("version") + 1):
+        return
+    # No row yet (or a flushed database): start at the clock, so that a version never
+    # comes back, and still increment when another transaction created it meanwhile.
+    _, created = CatalogueVersion.objects.get_or_create(
+        pk=1, defaults={"version": time.time_ns() // 1000}
+    )
+    if not created:
+        row.update(version=F("version") + 1)
+
+
 def rating_upsert(
     *,
     viewer_id: int,
@@ -341,7 +359,8 @@ def ratings_delete(*, ratings: QuerySet[Rating]) -> int:
 
 
 def movies_delete(*, movies: QuerySet[Movie]) -> None:
-    """Delete these movies and their ratings; the histories of whoever rated them change."""
+    """Delete these movies and their ratings; the histories of whoever rated them change,
+    and so does the catalogue version (no answer, cached or not, names them again)."""
     with transaction.atomic():
         # Locked first: a rating inserted meanwhile either is seen below or waits and fails.
         movie_ids = list(
@@ -354,3 +373,5 @@ def movies_delete(*, movies: QuerySet[Movie]) -> None:
         )
         Movie.objects.filter(pk__in=movie_ids).delete()
         viewer_histories_changed(viewer_ids=viewer_ids)
+        # Other viewers' cached answers may hold these movies too.
+        catalogue_changed()
