@@ -112,7 +112,8 @@ def recommendations_for_viewers(
     missing = [viewer for viewer in viewer_ids if keys.get(viewer) not in cached]
     fresh = {}
     if missing:
-        fresh = _computed(model, catalogue, missing, topk, genres, exclude, all_viewers)
+        every = all_viewers and len(missing) == len(viewer_ids)
+        fresh = _computed(model, catalogue, missing, topk, genres, exclude, every)
     if keys and fresh:
         answers = {keys[viewer]: result for viewer, result in fresh.items()}
         for level in (caches["process"], cache):
