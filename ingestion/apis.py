@@ -11,29 +11,43 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
-from rest_framework import serializers, status, viewsets
+from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.filters import SearchFilter
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api.schema import BODY_ERRORS, ERROR_RESPONSES, NOT_FOUND, ErrorSerializer
+from common.api.permissions import PublicRead
+from common.api.schema import (
+    BODY_ERRORS,
+    ERROR_RESPONSES,
+    NOT_FOUND,
+    PUBLIC_READ,
+    ErrorSerializer,
+)
 from common.ids import MAX_ID
 
 from .models import MAX_SCORE, MIN_SCORE, Movie, Rating, Viewer
-from .services import UnknownMovie, rating_upsert
+from .permissions import (
+    INGESTION_CLIENT_GROUP,
+    RatingWritePermission,
+    ViewerReadPermission,
+    can_create_viewers,
+)
+from .services import InvalidRatingTime, UnknownMovie, ViewerCreationRefused, rating_upsert
 
 
 class RatingCreateApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [RatingWritePermission]
 
     class RatingInputSerializer(serializers.Serializer):
         user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         item_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         rating = serializers.IntegerField(min_value=MIN_SCORE, max_value=MAX_SCORE)
-        rated_at = serializers.DateTimeField(required=False)
+        rated_at = serializers.DateTimeField(
+            required=False, help_text="From 1970 to now (a few minutes of clock skew allowed)."
+        )
 
     class RatingSerializer(serializers.Serializer):
         user_id = serializers.IntegerField(source="viewer_id")
@@ -46,14 +60,22 @@ class RatingCreateApi(APIView):
         description=(
             "Creates the rating (201) or updates the viewer's existing rating of the movie "
             "(200). A user id seen for the first time creates the viewer. The next "
-            "`/recommend/{user_id}` reflects the rating without a retrain."
+            "`/recommend/{user_id}` reflects the rating without a retrain. Needs the add and "
+            f"change rating permissions (the {INGESTION_CLIENT_GROUP!r} group), and the add "
+            "viewer permission to create a viewer."
         ),
         request=RatingInputSerializer,
         responses={
             201: RatingSerializer,
             200: RatingSerializer,
             **ERROR_RESPONSES,
-            401: OpenApiResponse(description="Authentication required (token or session)."),
+            401: OpenApiResponse(
+                ErrorSerializer, description="Authentication required (token or session)."
+            ),
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="No permission to write ratings, or to create this new viewer.",
+            ),
             **BODY_ERRORS,
         },
     )
@@ -67,9 +89,14 @@ class RatingCreateApi(APIView):
                 movie_id=data["item_id"],
                 score=data["rating"],
                 rated_at=data.get("rated_at"),
+                create_viewer=can_create_viewers(request.user),
             )
         except UnknownMovie as exc:
             raise serializers.ValidationError({"item_id": [str(exc)]}) from exc
+        except InvalidRatingTime as exc:
+            raise serializers.ValidationError({"rated_at": [str(exc)]}) from exc
+        except ViewerCreationRefused as exc:
+            raise exceptions.PermissionDenied(str(exc)) from exc
         return Response(
             self.RatingSerializer(rating).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -104,17 +131,20 @@ class MovieFilter(filters.FilterSet):
         responses={
             200: MovieSerializer,
             **ERROR_RESPONSES,
+            **PUBLIC_READ,
             404: OpenApiResponse(ErrorSerializer, description="No such page."),
         },
     ),
-    retrieve=extend_schema(summary="One movie", responses={200: MovieSerializer, **NOT_FOUND}),
+    retrieve=extend_schema(
+        summary="One movie", responses={200: MovieSerializer, **PUBLIC_READ, **NOT_FOUND}
+    ),
 )
 class MovieViewSet(viewsets.ReadOnlyModelViewSet):
     """The catalogue: filter by genre and year, search by title."""
 
     queryset = Movie.objects.prefetch_related("genres").order_by("id")
     serializer_class = MovieSerializer
-    permission_classes = [AllowAny]
+    permission_classes = [PublicRead]
     filter_backends = [filters.DjangoFilterBackend, SearchFilter]
     filterset_class = MovieFilter
     search_fields = ["title"]
@@ -140,12 +170,13 @@ class ViewerSerializer(serializers.ModelSerializer):
 
 
 class ViewerDetailApi(APIView):
-    """A viewer and their ratings, newest first (paginated with ``page``)."""
+    """A viewer and their ratings, newest first (paginated with ``page``): staff only."""
 
-    permission_classes = [AllowAny]
+    permission_classes = [ViewerReadPermission]
 
     @extend_schema(
         summary="A viewer and their ratings",
+        description="Demographics and rating history: staff with the view viewer permission.",
         parameters=[OpenApiParameter("page", int, description="Page of the ratings, from 1")],
         responses={
             200: inline_serializer(
@@ -163,6 +194,8 @@ class ViewerDetailApi(APIView):
                     ),
                 },
             ),
+            401: OpenApiResponse(ErrorSerializer, description="Authentication required."),
+            403: OpenApiResponse(ErrorSerializer, description="Staff only."),
             **NOT_FOUND,
         },
     )

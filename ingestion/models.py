@@ -38,6 +38,20 @@ class Movie(models.Model):
         return self.title
 
 
+class CatalogueVersion(models.Model):
+    """One row: a counter that every removal of movies from the catalogue increments.
+
+    Part of the key of cached recommendations, as ``Viewer.history_version`` is: an answer
+    cached before a movie was deleted is never served after, in any process. No row reads
+    as version 0.
+    """
+
+    version = models.PositiveBigIntegerField()
+
+    def __str__(self) -> str:
+        return f"Catalogue version {self.version}"
+
+
 class Viewer(models.Model):
     class Gender(models.TextChoices):
         MALE = "M", "Male"

@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Avg, BigIntegerField, Count, FloatField, Func, QuerySet, Sum, Value
 from django.db.models.functions import Cast, TruncMonth
 
-from .models import MAX_SCORE, MIN_SCORE, Genre, Movie, Rating, Viewer
+from .models import MAX_SCORE, MIN_SCORE, CatalogueVersion, Genre, Movie, Rating, Viewer
 
 COUNTS_CACHE_KEY = "ingestion:dataset-counts"
 COUNTS_CACHE_SECONDS = 30
@@ -126,9 +126,31 @@ def _rating_rows(queryset: QuerySet[Rating]) -> QuerySet[Rating]:
     )
 
 
-def history_versions(*, viewer_ids: Sequence[int]) -> dict[int, int]:
-    """``Viewer.history_version`` of each of these viewers; unknown ids are left out."""
-    return dict(_fetch_for_viewers(_version_rows, sorted(set(viewer_ids))))
+def serving_versions(*, viewer_ids: Sequence[int]) -> tuple[dict[int, int], int]:
+    """The viewers' history versions (unknown ids left out) and the catalogue version,
+    in one query: everything a cached answer is keyed by."""
+    ids = sorted(set(viewer_ids))
+    if not ids:
+        return {}, CatalogueVersion.objects.values_list("version", flat=True).first() or 0
+    with connection.cursor() as cursor:
+        cursor.execute(_compiled_sql(_serving_version_rows, len(ids)), [*ids, CATALOGUE_ROW])
+        rows = cursor.fetchall()
+    versions = dict(rows)
+    return versions, versions.pop(CATALOGUE_ROW, 0)
+
+
+#: Stands for the catalogue's row among the viewers' (viewer ids are positive).
+CATALOGUE_ROW = -1
+
+
+def _serving_version_rows(viewer_ids: Iterable[int]) -> QuerySet:
+    catalogue = CatalogueVersion.objects.order_by().values_list(Value(CATALOGUE_ROW), "version")
+    return _version_rows(viewer_ids).union(catalogue, all=True)
+
+
+def catalogue_movie_ids() -> np.ndarray:
+    """The id of every movie in the catalogue, sorted."""
+    return np.array(sorted(Movie.objects.values_list("id", flat=True)), dtype=np.int64)
 
 
 def _history_rows(viewer_ids: Iterable[int]) -> QuerySet[Rating]:

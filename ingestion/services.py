@@ -24,7 +24,7 @@ from django.utils import timezone
 from common.bulk import UnsupportedDatabase, upsert_frame
 
 from . import downloads
-from .models import DatasetImport, Genre, Movie, Rating, Viewer
+from .models import CatalogueVersion, DatasetImport, Genre, Movie, Rating, Viewer
 from .sources.base import DataFormatError, MovieLensData
 from .sources.grouplens import read_grouplens_folder, read_grouplens_zip
 from .sources.recbole import RECBOLE_REQUIREMENT, read_recbole_wheel
@@ -188,7 +188,7 @@ def _write(data: MovieLensData, progress: ImportProgress | None) -> tuple[int, i
     genre_ids = dict(Genre.objects.filter(name__in=data.genres).values_list("name", "id"))
 
     movies = data.movies
-    upsert_frame(
+    movie_counts = upsert_frame(
         Movie._meta.db_table,
         movies.drop(columns="genres").assign(
             release_date=_iso_dates(movies["release_date"]),
@@ -204,6 +204,9 @@ def _write(data: MovieLensData, progress: ImportProgress | None) -> tuple[int, i
         on_batch=stage("viewers", len(data.viewers)),
     )
     _replace_movie_genres(movies, genre_ids)
+    if movie_counts.created or movie_counts.updated:
+        # A movie loaded again after a deletion, or a changed title, in cached answers.
+        catalogue_changed()
 
     ratings = data.ratings.rename(columns={"timestamp": "rated_at"})
     counts = upsert_frame(
@@ -257,6 +260,33 @@ class UnknownMovie(ValueError):
     pass
 
 
+class InvalidRatingTime(ValueError):
+    pass
+
+
+class ViewerCreationRefused(PermissionError):
+    pass
+
+
+#: Ratings are dated from the Unix epoch on (MovieLens' own timestamps are epochs).
+EARLIEST_RATED_AT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: How far in the future a client's clock may be: a later date would stay at the top of
+#: the viewer's history and shift every time-based feature.
+RATED_AT_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def rated_at_check(rated_at: dt.datetime) -> None:
+    """Refuse a rating time before 1970 or beyond the clock skew in the future."""
+    if rated_at < EARLIEST_RATED_AT:
+        raise InvalidRatingTime(f"must not be before {EARLIEST_RATED_AT.isoformat()}")
+    latest = timezone.now() + RATED_AT_CLOCK_SKEW
+    if rated_at > latest:
+        raise InvalidRatingTime(
+            f"must not be in the future (at most {RATED_AT_CLOCK_SKEW.seconds // 60} minutes "
+            "of clock skew)"
+        )
+
+
 def viewer_histories_changed(*, viewer_ids: Iterable[int] | None) -> None:
     """Mark these viewers' (or, with None, every viewer's) ratings as changed.
 
@@ -275,22 +305,51 @@ def viewer_histories_changed(*, viewer_ids: Iterable[int] | None) -> None:
         Viewer.objects.filter(id__in=ids[start : start + VIEWER_IDS_PER_UPDATE]).update(**bump)
 
 
-def rating_upsert(
-    *, viewer_id: int, movie_id: int, score: int, rated_at: dt.datetime | None = None
-) -> tuple[Rating, bool]:
-    """Create or update one rating; a viewer seen for the first time is created.
+def catalogue_changed() -> None:
+    """Mark the catalogue as changed (movies removed): cached answers keyed by the old
+    version are never served again. Call it in the transaction that changes it."""
+    row = CatalogueVersion.objects.filter(pk=1)
+    if row.update(version=F("version") + 1):
+        return
+    # No row yet (or a flushed database): start at the clock, so that a version never
+    # comes back, and still increment when another transaction created it meanwhile.
+    _, created = CatalogueVersion.objects.get_or_create(
+        pk=1, defaults={"version": time.time_ns() // 1000}
+    )
+    if not created:
+        row.update(version=F("version") + 1)
 
+
+def rating_upsert(
+    *,
+    viewer_id: int,
+    movie_id: int,
+    score: int,
+    rated_at: dt.datetime | None = None,
+    create_viewer: bool = True,
+) -> tuple[Rating, bool]:
+    """Create or update one rating; a viewer seen for the first time is created (unless
+    ``create_viewer`` is false: :class:`ViewerCreationRefused` then).
+
+    Raises :class:`InvalidRatingTime` for a ``rated_at`` before 1970 or in the future.
     Returns the rating and whether it is new. Serving reads histories live and this
     bumps the viewer's history version, so the next recommendation already reflects it.
     """
+    if rated_at is not None:
+        rated_at_check(rated_at)
     if not Movie.objects.filter(id=movie_id).exists():
         raise UnknownMovie(f"movie {movie_id} does not exist")
     with transaction.atomic():
         # A viewer deleted and created again must not reuse its predecessor's versions
         # (cached answers are keyed by them): a new viewer's count starts at the clock.
-        Viewer.objects.get_or_create(
-            id=viewer_id, defaults={"history_version": time.time_ns() // 1000}
-        )
+        if create_viewer:
+            Viewer.objects.get_or_create(
+                id=viewer_id, defaults={"history_version": time.time_ns() // 1000}
+            )
+        elif not Viewer.objects.filter(id=viewer_id).exists():
+            raise ViewerCreationRefused(
+                f"viewer {viewer_id} does not exist, and this client may not create viewers"
+            )
         rating, created = Rating.objects.update_or_create(
             viewer_id=viewer_id,
             movie_id=movie_id,
@@ -310,7 +369,8 @@ def ratings_delete(*, ratings: QuerySet[Rating]) -> int:
 
 
 def movies_delete(*, movies: QuerySet[Movie]) -> None:
-    """Delete these movies and their ratings; the histories of whoever rated them change."""
+    """Delete these movies and their ratings; the histories of whoever rated them change,
+    and so does the catalogue version (no answer, cached or not, names them again)."""
     with transaction.atomic():
         # Locked first: a rating inserted meanwhile either is seen below or waits and fails.
         movie_ids = list(
@@ -323,3 +383,5 @@ def movies_delete(*, movies: QuerySet[Movie]) -> None:
         )
         Movie.objects.filter(pk__in=movie_ids).delete()
         viewer_histories_changed(viewer_ids=viewer_ids)
+        # Other viewers' cached answers may hold these movies too.
+        catalogue_changed()

@@ -24,3 +24,10 @@ BODY_ERRORS = {
     413: OpenApiResponse(ErrorSerializer, description="Request body too large."),
     415: OpenApiResponse(ErrorSerializer, description="Unsupported content type; send JSON."),
 }
+#: What a public read answers when the deployment sets VIDEOREC_PUBLIC_RECOMMENDATIONS=false.
+PUBLIC_READ = {
+    401: OpenApiResponse(
+        ErrorSerializer,
+        description="Authentication required (only where VIDEOREC_PUBLIC_RECOMMENDATIONS=false).",
+    ),
+}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.permissions import PublicRead
 from common.api.query_params import QueryParameters
-from common.api.schema import ERROR_RESPONSES, NOT_FOUND
+from common.api.schema import ERROR_RESPONSES, NOT_FOUND, PUBLIC_READ
 from common.ids import MAX_ID
 from common.monitoring import observe_recommendation
 
@@ -23,7 +23,7 @@ from .parameters import TOPK_PARAMETER, list_parameter, topk_field
 class RecommendApi(APIView):
     """Top-K movies for a viewer, from the active model run."""
 
-    permission_classes = [AllowAny]
+    permission_classes = [PublicRead]
 
     filters = QueryParameters(
         topk=topk_field(),
@@ -52,7 +52,7 @@ class RecommendApi(APIView):
             ),
             OpenApiParameter("exclude", int, many=True, description="Movie ids not to return"),
         ],
-        responses={200: RecommendationsSerializer, **ERROR_RESPONSES, **NOT_FOUND},
+        responses={200: RecommendationsSerializer, **ERROR_RESPONSES, **PUBLIC_READ, **NOT_FOUND},
     )
     @observe_recommendation
     def get(self, request: Request, user_id: str) -> Response:

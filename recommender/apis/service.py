@@ -14,6 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.permissions import PublicRead
+from common.api.schema import PUBLIC_READ
 from ingestion.selectors import dataset_counts
 
 from ..models import ModelRun
@@ -23,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 class ServiceInfoApi(APIView):
-    permission_classes = [AllowAny]
+    permission_classes = [PublicRead]
 
     class ServiceInfoSerializer(serializers.Serializer):
         name = serializers.CharField()
@@ -47,7 +49,9 @@ class ServiceInfoApi(APIView):
         )
         links = serializers.DictField(child=serializers.CharField())
 
-    @extend_schema(responses=ServiceInfoSerializer, summary="Service information")
+    @extend_schema(
+        responses={200: ServiceInfoSerializer, **PUBLIC_READ}, summary="Service information"
+    )
     def get(self, request: Request) -> Response:
         info = {
             "name": "VideoRec",

@@ -6,13 +6,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.permissions import PublicRead
 from common.api.query_params import QueryParameters
-from common.api.schema import ERROR_RESPONSES, NOT_FOUND
+from common.api.schema import ERROR_RESPONSES, NOT_FOUND, PUBLIC_READ
 from ingestion.models import Movie
 
 from ..registry import active_run
@@ -30,7 +30,7 @@ class SimilarMovieSerializer(serializers.Serializer):
 class SimilarMoviesApi(APIView):
     """Movies like this one, from the active run's item-to-item recall table."""
 
-    permission_classes = [AllowAny]
+    permission_classes = [PublicRead]
 
     filters = QueryParameters(
         topk=topk_field(), source=serializers.CharField(required=False, max_length=32)
@@ -54,6 +54,7 @@ class SimilarMoviesApi(APIView):
                 },
             ),
             **ERROR_RESPONSES,
+            **PUBLIC_READ,
             **NOT_FOUND,
         },
     )

@@ -36,6 +36,12 @@ SOURCE_REASONS = {
     "userknn": "Liked by viewers with similar taste",
     "als": "Matches your taste",
 }
+#: Before the first training, popularity is counted from the ratings; the most-rated
+#: ``MOST_RATED_KEPT`` movies are cached for ``MOST_RATED_CACHE_SECONDS`` (a viewer who
+#: rated nearly all of them gets a shorter list until a model is trained).
+MOST_RATED_CACHE_KEY = "recs:most-rated"
+MOST_RATED_CACHE_SECONDS = 60
+MOST_RATED_KEPT = 1000
 SIMILAR_ITEM_REASON = "Because you rated {title}"
 SIMILAR_TASTE_REASON = "Similar to movies you rated"
 
@@ -95,38 +101,80 @@ def recommendations_for_viewers(
             exclude = {v: {*exclude.get(v, ()), *outside} for v in viewer_ids}
         return _rendered(_popular_without_model(viewer_ids, topk, histories, exclude))
     # The versions are read before the histories: an answer is then never stored under
-    # a version older than the history it was computed from.
-    use_cache = bool(settings.VIDEOREC_RESULT_CACHE_SECONDS)
-    keys = (
-        _cache_keys(model.cache_namespace, viewer_ids, topk, genres, exclude) if use_cache else {}
-    )
-    cached = _cached_answers(list(keys.values())) if use_cache else {}
+    # a version older than the history (or the catalogue) it was computed from.
+    versions, catalogue = data_selectors.serving_versions(viewer_ids=viewer_ids)
+    keys = {}
+    if settings.VIDEOREC_RESULT_CACHE_SECONDS:
+        keys = _cache_keys(
+            f"{model.cache_namespace}:c{catalogue}", versions, viewer_ids, topk, genres, exclude
+        )
+    cached = _cached_answers(list(keys.values())) if keys else {}
     missing = [viewer for viewer in viewer_ids if keys.get(viewer) not in cached]
-    if not missing:
-        return [cached[keys[viewer]] for viewer in viewer_ids]
-    histories = _histories(missing, all_viewers and len(missing) == len(viewer_ids))
-    wanted = {v: set(exclude.get(v, ())) for v in missing}
+    fresh = {}
+    if missing:
+        every = all_viewers and len(missing) == len(viewer_ids)
+        fresh = _computed(model, catalogue, missing, topk, genres, exclude, every)
+    if keys and fresh:
+        answers = {keys[viewer]: result for viewer, result in fresh.items()}
+        for level in (caches["process"], cache):
+            level.set_many(answers, settings.VIDEOREC_RESULT_CACHE_SECONDS)
+    return [
+        fresh[viewer] if viewer in fresh else _addressed(cached[keys[viewer]], viewer)
+        for viewer in viewer_ids
+    ]
+
+
+def _computed(
+    model: ActiveModel,
+    catalogue: int,
+    viewer_ids: list[int],
+    topk: int,
+    genres: Collection[str],
+    exclude: Mapping[int, Collection[int]],
+    all_viewers: bool,
+) -> dict[int, ViewerRecommendations]:
+    """Score these viewers with the model, leaving out movies gone from the catalogue."""
+    histories = _histories(viewer_ids, all_viewers)
+    blocked = _movies_gone(model, catalogue)
     if genres:
-        outside = _movies_outside(genres)
-        wanted = {v: items | outside for v, items in wanted.items()}
+        blocked = blocked | _movies_outside(genres)
+    wanted = {v: set(exclude.get(v, ())) | blocked for v in viewer_ids}
     from recommender.engine.scoring import recommend  # first use: see active_model()
 
     batch = recommend(
         model.recommender,
         histories,
-        user_ids=np.asarray(missing, dtype=np.int64),
+        user_ids=np.asarray(viewer_ids, dtype=np.int64),
         topk=topk,
         exclude=wanted,
     )
-    fresh = {
-        result.user_id: result
-        for result in _rendered(_describe(batch, model, set(histories["user_id"].tolist())))
-    }
-    if keys:
-        answers = {keys[viewer]: result for viewer, result in fresh.items()}
-        for level in (caches["process"], cache):
-            level.set_many(answers, settings.VIDEOREC_RESULT_CACHE_SECONDS)
-    return [fresh[viewer] if viewer in fresh else cached[keys[viewer]] for viewer in viewer_ids]
+    described = _describe(batch, model, set(histories["user_id"].tolist()))
+    return {result.user_id: result for result in _rendered(described)}
+
+
+def _movies_gone(model: ActiveModel, catalogue: int) -> frozenset[int]:
+    """The model's movies no longer in the catalogue (deleted since it was trained).
+
+    Read once per process, model and catalogue version: it reads every movie id.
+    """
+    key = f"recs:gone:{model.cache_namespace}:c{catalogue}"
+    gone = caches["process"].get(key)
+    if gone is None:
+        items = model.recommender.item_index.ids
+        present = np.isin(items, data_selectors.catalogue_movie_ids())
+        gone = frozenset(items[~present].tolist())
+        caches["process"].set(key, gone, None)
+    return gone
+
+
+def _addressed(result: ViewerRecommendations, viewer_id: int) -> ViewerRecommendations:
+    """A cached answer for this viewer: cold-start answers are shared by every unknown
+    viewer and carry the id of the one they were computed for."""
+    if result.user_id == viewer_id:
+        return result
+    return replace(
+        result, user_id=viewer_id, representation={**result.representation, "user_id": viewer_id}
+    )
 
 
 def _cached_answers(keys: list[str]) -> dict[str, ViewerRecommendations]:
@@ -159,6 +207,7 @@ def _histories(viewer_ids: Sequence[int], all_viewers: bool) -> pd.DataFrame:
 
 def _cache_keys(
     namespace: str,
+    versions: Mapping[int, int],
     viewer_ids: Sequence[int],
     topk: int,
     genres: Collection[str],
@@ -166,12 +215,13 @@ def _cache_keys(
 ) -> dict[int, str]:
     """One cache key per viewer, derived from everything the answer depends on.
 
-    The viewer's history version is bumped in the database by every rating change (from
-    any process, the admin, or a bulk load), so a changed history misses the cache by
-    construction: nothing has to be invalidated, and a local-memory cache per process is
-    as correct as a shared one. Unknown viewers (no row) share the cold-start version.
+    ``namespace`` names the model and the catalogue version. The viewer's history version
+    is bumped in the database by every rating change (from any process, the admin, or a
+    bulk load), so a changed history misses the cache by construction: nothing has to be
+    invalidated, and a local-memory cache per process is as correct as a shared one.
+    Unknown viewers (no row) all get the same cold-start answer, under one key without
+    their id: made-up ids must not fill the cache.
     """
-    versions = data_selectors.history_versions(viewer_ids=viewer_ids)
     keys = {}
     for viewer in viewer_ids:
         options = str(topk)
@@ -179,8 +229,9 @@ def _cache_keys(
             # Hashed: filters are client input, and cache keys must stay short and plain.
             wanted = f"{options}:{sorted(genres)}:{sorted(exclude.get(viewer, ()))}"
             options = hashlib.blake2b(wanted.encode(), digest_size=12).hexdigest()
-        # "v2": answers carry their rendered body; a new layout must not read older ones.
-        keys[viewer] = f"recs:v2:{namespace}:{viewer}:{versions.get(viewer, 'new')}:{options}"
+        who = f"{viewer}:{versions[viewer]}" if viewer in versions else "cold-start"
+        # "v3": the catalogue version joined the key.
+        keys[viewer] = f"recs:v3:{namespace}:{who}:{options}"
     return keys
 
 
@@ -208,16 +259,18 @@ def _describe(
     kinds = {name: spec["kind"] for name, spec in model.recommender.config.sources.items()}
     results = []
     for user_id in batch.user_ids.tolist():
+        # A movie deleted while this answer was computed has no title: it is left out.
         items = [
             RecommendedItem(
                 item_id=rec.item_id,
-                title=titles.get(rec.item_id, ""),
+                title=titles[rec.item_id],
                 score=rec.score,
                 reasons=[
                     _reason(rec.source, kinds.get(rec.source, ""), rec.because_item_id, titles)
                 ],
             )
             for rec in batch.for_user(user_id)
+            if rec.item_id in titles
         ]
         results.append(
             ViewerRecommendations(
@@ -236,6 +289,23 @@ def _reason(source: str, kind: str, because: int | None, titles: dict[int, str])
     return Reason(source, SOURCE_REASONS.get(kind, SIMILAR_TASTE_REASON))
 
 
+def _most_rated() -> list[tuple[int, int]]:
+    """The most-rated movies with their counts, best first, cached for a minute.
+
+    Counting is a pass over every rating: anonymous requests must not pay it each time.
+    """
+    popular = cache.get(MOST_RATED_CACHE_KEY)
+    if popular is None:
+        popular = list(
+            Rating.objects.values("movie_id")
+            .annotate(count=Count("id"))
+            .order_by("-count", "movie_id")
+            .values_list("movie_id", "count")[:MOST_RATED_KEPT]
+        )
+        cache.set(MOST_RATED_CACHE_KEY, popular, MOST_RATED_CACHE_SECONDS)
+    return popular
+
+
 def _popular_without_model(
     viewer_ids: Sequence[int],
     topk: int,
@@ -245,25 +315,20 @@ def _popular_without_model(
     """Before the first training: the most-rated movies each viewer has not rated."""
     seen = histories.groupby("user_id")["item_id"].apply(set).to_dict()
     longest = max((len(seen.get(v, ())) + len(exclude.get(v, ())) for v in viewer_ids), default=0)
-    popular = list(
-        Rating.objects.values("movie_id")
-        .annotate(count=Count("id"))
-        .order_by("-count", "movie_id")
-        .values_list("movie_id", "count")[: topk + longest]
-    )
+    popular = _most_rated()[: topk + longest]
     titles = dict(Movie.objects.filter(id__in=[m for m, _ in popular]).values_list("id", "title"))
     reason = Reason("popularity", SOURCE_REASONS["popularity"])
     results = []
     for viewer_id in viewer_ids:
         blocked = seen.get(viewer_id, set()) | set(exclude.get(viewer_id, ()))
-        picks = [(m, c) for m, c in popular if m not in blocked][:topk]
+        picks = [(m, c) for m, c in popular if m not in blocked and m in titles][:topk]
         results.append(
             ViewerRecommendations(
                 user_id=viewer_id,
                 model_run=None,
                 cold_start=viewer_id not in seen,
                 recommendations=[
-                    RecommendedItem(m, titles.get(m, ""), float(c), [reason]) for m, c in picks
+                    RecommendedItem(m, titles[m], float(c), [reason]) for m, c in picks
                 ],
             )
         )

@@ -62,7 +62,8 @@ def test_bad_year_is_400(api) -> None:
     assert response.json()["detail"].startswith("year:")
 
 
-def test_viewer_with_paginated_ratings(api) -> None:
+def test_viewer_with_paginated_ratings(api, admin_user) -> None:
+    api.force_authenticate(admin_user)
     body = api.get("/api/users/2/").json()
     assert (body["user_id"], body["age"], body["gender"]) == (2, 53, "F")
     assert body["ratings"]["count"] == 2

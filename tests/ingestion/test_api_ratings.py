@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from api_clients import ingestion_client
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -17,7 +20,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def api(tiny_dir: Path, django_user_model) -> APIClient:
     call_command("loadml100k", "--path", str(tiny_dir), stdout=None)
-    user = django_user_model.objects.create_user("app", password="pw")
+    user = ingestion_client("app")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client
@@ -68,3 +71,31 @@ def test_invalid_ratings_are_refused(api, payload: dict, detail: str) -> None:
     assert response.status_code == 400
     assert response.json()["detail"].startswith(detail)
     assert list(Rating.objects.order_by("id").values_list()) == before
+
+
+@pytest.mark.parametrize(
+    "rated_at",
+    [
+        "0001-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "9999-12-31T00:00:00Z",
+        "+1h",  # beyond the allowed clock skew
+    ],
+)
+def test_rating_times_outside_1970_to_now_are_refused(api, rated_at: str) -> None:
+    if rated_at == "+1h":
+        rated_at = (timezone.now() + dt.timedelta(hours=1)).isoformat()
+    response = post(api, user_id=1, item_id=3, rating=4, rated_at=rated_at)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("rated_at: must not be")
+    assert not Rating.objects.filter(viewer_id=1, movie_id=3).exists()
+
+
+@pytest.mark.parametrize("rated_at", ["1970-01-01T00:00:00Z", "+2min", "1998-03-01T12:00:00+01:00"])
+def test_rating_times_from_1970_to_now_are_stored(api, rated_at: str) -> None:
+    if rated_at == "+2min":  # a client clock a little ahead
+        rated_at = (timezone.now() + dt.timedelta(minutes=2)).isoformat()
+    response = post(api, user_id=1, item_id=3, rating=4, rated_at=rated_at)
+    assert response.status_code == 201, response.json()
+    stored = Rating.objects.get(viewer_id=1, movie_id=3).rated_at
+    assert stored == dt.datetime.fromisoformat(rated_at.replace("Z", "+00:00"))

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from api_clients import ingestion_client
 from django.core.management import call_command
 from django.db import connection
 from rest_framework.authtoken.models import Token
@@ -70,10 +71,7 @@ def server_database(transactional_db, tmp_path: Path, tiny_dir: Path) -> tuple[s
     """A database holding the tiny data set and an API token: (URL, token)."""
     if uses_postgresql():
         call_command("loadml100k", "--path", str(tiny_dir), stdout=None)
-        from django.contrib.auth import get_user_model
-
-        user = get_user_model().objects.create_user("loader", password="pw")
-        return database_url(), Token.objects.create(user=user).key
+        return database_url(), Token.objects.create(user=ingestion_client("loader")).key
     url = f"sqlite:///{tmp_path / 'writes.sqlite3'}"
     env = production_env(DATABASE_URL=url, DJANGO_SUPERUSER_PASSWORD="pw")
     for args in (

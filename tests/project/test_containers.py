@@ -104,14 +104,15 @@ def test_dockerfile_is_multi_stage_slim_non_root_and_checks_health() -> None:
 
 
 def test_compose_has_every_role_with_health_checks_and_ordering() -> None:
-    assert set(SERVICES) == {"db", "redis", *APP_SERVICES}
-    for name in ("db", "redis", "web", "worker"):
+    assert set(SERVICES) == {"db", "redis", "broker", *APP_SERVICES}
+    for name in ("db", "redis", "broker", "web", "worker"):
         assert SERVICES[name]["healthcheck"]["test"], name
     assert SERVICES["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
     for name in ("load", "web", "worker", "beat"):
         assert SERVICES[name]["depends_on"] == {
             "db": {"condition": "service_healthy"},
             "redis": {"condition": "service_healthy"},
+            "broker": {"condition": "service_healthy"},
             "migrate": {"condition": "service_completed_successfully"},
         }, name
     for name in ("migrate", "load"):
@@ -315,3 +316,35 @@ def test_worker_and_beat_commands_start_and_answer(tmp_path: Path, server_databa
         assert "pong" in ping.stdout
     assert "beat: Starting" in beat_log.read_text(), beat_log.read_text()[-3000:]
     assert "DatabaseScheduler" in beat_log.read_text()
+
+
+def test_web_trusts_exactly_its_proxy_and_is_published_on_loopback_only() -> None:
+    """Behind the TLS proxy the client is the address it appended to X-Forwarded-For; a
+    client reaching gunicorn past the proxy could write that address itself."""
+    assert service_env("web")["VIDEOREC_TRUSTED_PROXIES"] == "1"
+    for name in ("migrate", "load", "worker", "beat"):
+        assert "VIDEOREC_TRUSTED_PROXIES" not in service_env(name), name  # they serve nothing
+    (published,) = [interpolate(port, {}) for port in SERVICES["web"]["ports"]]
+    assert published == "127.0.0.1:8000:8000"
+    elsewhere = interpolate(SERVICES["web"]["ports"][0], {"WEB_BIND_ADDRESS": "192.0.2.1"})
+    assert elsewhere == "192.0.2.1:8000:8000"
+
+
+def redis_options(name: str) -> dict[str, str]:
+    argv = [interpolate(str(part), {}) for part in SERVICES[name]["command"]]
+    assert argv[0] == "redis-server", name
+    return dict(zip(argv[1::2], argv[2::2], strict=True))
+
+
+def test_cache_and_broker_are_separate_redis_instances_with_their_own_eviction() -> None:
+    """Eviction is per Redis instance: the cache evicts when full, the broker never drops a
+    queued task; and the cache is bounded (unknown viewers, filters and throttle counters
+    all make keys)."""
+    cache, broker = redis_options("redis"), redis_options("broker")
+    assert cache["--maxmemory-policy"] == "allkeys-lru"
+    assert cache["--maxmemory"] == "256mb"
+    assert broker["--maxmemory-policy"] == "noeviction"
+    for name in APP_SERVICES:
+        env = service_env(name)
+        assert env["CACHE_URL"].startswith("redis://redis:6379/"), name
+        assert env["CELERY_BROKER_URL"].startswith("redis://broker:6379/"), name

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
+from api_clients import ingestion_client
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -41,8 +42,8 @@ CHECKS = [
 
 @pytest.fixture
 def token(django_user_model) -> str:
-    user = django_user_model.objects.create_user("fuzzer", password="pw")
-    return Token.objects.create(user=user).key
+    # Writes ratings, may not read viewers: both kinds of answer get fuzzed.
+    return Token.objects.create(user=ingestion_client("fuzzer")).key
 
 
 @pytest.fixture
@@ -144,7 +145,8 @@ UNICODE = "ドラマ 🎬 \u202e"
         ("/api/movies/1/similar/?topk=1000", 400),
         (f"/api/movies/1/similar/?source={SQL}", 400),
         ("/api/users/-1/", 404),
-        ("/api/users/99999999999999999999/", 404),
+        ("/api/users/99999999999999999999/", 403),  # not staff: refused before any lookup
+        ("/api/users/3/", 403),
     ],
 )
 def test_nasty_reads(api, path: str, status: int) -> None:
@@ -181,9 +183,16 @@ def _post(api: APIClient, body: bytes, content_type: str = "application/json"):
         (json.dumps({"user_id": SQL, "item_id": 1, "rating": 5}).encode(), JSON, 400),
         (json.dumps({"user_id": UNICODE, "item_id": 1, "rating": 5}).encode(), JSON, 400),
         (b'{"user_id": 3, "item_id": 1, "rating": 5, "rated_at": "yesterday"}', JSON, 400),
+        (b'{"user_id": 3, "item_id": 1, "rating": 5, "rated_at": "0001-01-01T00:00Z"}', JSON, 400),
+        (b'{"user_id": 3, "item_id": 1, "rating": 5, "rated_at": "9999-12-31T23:59Z"}', JSON, 400),
+        (b'{"user_id": 3, "item_id": 1, "rating": 5, "rated_at": "9999-12-31T23:59-05:00"}',
+         JSON, 400),
         (b"user_id=3&item_id=1&rating=4", "text/plain", 415),
         (b"<rating/>", "application/xml", 415),
         (b'{"user_id": 3, "item_id": 1, "rating": 5}', "application/x-www-form-urlencoded", 400),
+        (b"[" * 200_000, JSON, 400),  # the decoder's RecursionError
+        (b'{"user_id": ' + b'{"a":' * 40_000, JSON, 400),
+        (b'{"user_id": 3, "item_id": 1, "rating": ' + b"[" * 900 + b"]" * 900 + b"}", JSON, 400),
         (b"x" * 300_000, JSON, 413),
         (b'{"user_id": 3, "item_id": 1, "rating": 5, "pad": "' + b"x" * 300_000 + b'"}', JSON, 413),
     ],

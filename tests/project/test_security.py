@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from api_clients import ingestion_client
 from django.conf import settings
 from django.test import Client
 from django.urls import get_resolver
@@ -152,7 +153,7 @@ def test_session_writes_need_the_csrf_token_and_token_writes_do_not(
     from django.core.management import call_command
 
     call_command("loadml100k", "--path", str(tiny_dir), stdout=None)
-    user = django_user_model.objects.create_user("writer", password="pw")
+    user = ingestion_client("writer")
     rating = {"user_id": 1, "item_id": 3, "rating": 4}
 
     browser = APIClient(enforce_csrf_checks=True)
@@ -227,3 +228,130 @@ def test_error_responses_are_json_without_details(
     response = getattr(Client(raise_request_exception=False), method)(path, **headers)
     assert response.status_code == status
     assert_reveals_nothing(response)
+
+
+# --- Who may write ratings, who may read viewers ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_ingestion_client_group_may_write_ratings_and_create_viewers_only() -> None:
+    from django.contrib.auth.models import Group
+
+    from ingestion.permissions import INGESTION_CLIENT_GROUP
+
+    group = Group.objects.get(name=INGESTION_CLIENT_GROUP)  # made by migration 0003
+    assert set(group.permissions.values_list("content_type__app_label", "codename")) == {
+        ("ingestion", "add_rating"),
+        ("ingestion", "change_rating"),
+        ("ingestion", "add_viewer"),
+    }
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+@pytest.mark.django_db
+def test_a_token_without_the_rating_permissions_writes_nothing(django_user_model, tiny_dir) -> None:
+    from django.core.management import call_command
+
+    from ingestion.models import Viewer
+
+    call_command("loadml100k", "--path", str(tiny_dir), stdout=None)
+    member = django_user_model.objects.create_user("member", password="pw")
+    before = list(Rating.objects.order_by("id").values_list())
+    api = token_client(member)
+    for body in (
+        {"user_id": 1, "item_id": 1, "rating": 1},  # someone else's existing rating
+        {"user_id": 2147483647, "item_id": 1, "rating": 5},  # a new viewer
+    ):
+        response = api.post("/api/ratings/", body, format="json")
+        assert response.status_code == 403, response.content
+        assert "ingestion client" in response.json()["detail"]
+    assert list(Rating.objects.order_by("id").values_list()) == before
+    assert not Viewer.objects.filter(id=2147483647).exists()
+
+
+@pytest.mark.django_db
+def test_rating_writers_need_add_viewer_to_create_viewers(django_user_model, tiny_dir) -> None:
+    from django.contrib.auth.models import Permission
+    from django.core.management import call_command
+
+    from ingestion.models import Viewer
+
+    call_command("loadml100k", "--path", str(tiny_dir), stdout=None)
+    writer = django_user_model.objects.create_user("writer", password="pw")
+    writer.user_permissions.set(
+        Permission.objects.filter(codename__in=["add_rating", "change_rating"])
+    )
+    api = token_client(writer)
+    assert api.post("/api/ratings/", {"user_id": 1, "item_id": 3, "rating": 4}).status_code == 201
+    refused = api.post("/api/ratings/", {"user_id": 5000, "item_id": 3, "rating": 4})
+    assert refused.status_code == 403
+    assert refused.json()["detail"].startswith("viewer 5000 does not exist")
+    assert not Viewer.objects.filter(id=5000).exists()
+    # Members of the group and superusers create viewers.
+    client = token_client(ingestion_client("client"))
+    assert (
+        client.post("/api/ratings/", {"user_id": 5000, "item_id": 3, "rating": 4}).status_code
+        == 201
+    )
+    admin = django_user_model.objects.create_superuser("root", "r@example.com", "pw")
+    assert (
+        token_client(admin)
+        .post("/api/ratings/", {"user_id": 5001, "item_id": 3, "rating": 4})
+        .status_code
+        == 201
+    )
+
+
+@pytest.mark.django_db
+def test_viewer_data_is_for_staff_with_the_view_permission_only(
+    django_user_model, tiny_dir
+) -> None:
+    from django.contrib.auth.models import Permission
+    from django.core.management import call_command
+
+    call_command("loadml100k", "--path", str(tiny_dir), stdout=None)
+    anonymous = APIClient().get("/api/users/2/")
+    assert anonymous.status_code == 401
+    assert set(anonymous.json()) == {"detail"}  # no demographics, no history
+    staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    for user in (
+        django_user_model.objects.create_user("member", password="pw"),
+        ingestion_client("client"),
+        staff,  # staff without the view viewer permission
+    ):
+        response = token_client(user).get("/api/users/2/")
+        assert response.status_code == 403, user
+        assert set(response.json()) == {"detail"}
+    staff.user_permissions.add(Permission.objects.get(codename="view_viewer"))
+    staff = django_user_model.objects.get(pk=staff.pk)  # permissions are cached per object
+    assert token_client(staff).get("/api/users/2/").json()["zip_code"]
+    admin = django_user_model.objects.create_superuser("root", "r@example.com", "pw")
+    assert token_client(admin).get("/api/users/2/").status_code == 200
+
+
+PUBLIC_READS = ("/", "/recommend/3", "/api/recommend/3", "/api/movies/", "/api/movies/1/",
+                "/api/movies/1/similar/")  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_public_reads_are_public_by_default_and_one_setting_closes_them(
+    settings, django_user_model, synthetic_ratings
+) -> None:
+    for path in PUBLIC_READS:
+        assert APIClient().get(path).status_code == 200, path
+
+    settings.VIDEOREC_PUBLIC_RECOMMENDATIONS = False
+    member = token_client(django_user_model.objects.create_user("member", password="pw"))
+    for path in PUBLIC_READS:
+        refused = APIClient().get(path)
+        assert refused.status_code == 401, path
+        assert "recommendations" not in refused.json()
+        assert member.get(path).status_code == 200, path
+    # Probes stay open: load balancers and health checks carry no credentials.
+    assert APIClient().get("/healthz").status_code == 200
+    assert APIClient().get("/readyz").status_code in (200, 503)

@@ -31,6 +31,7 @@ print(json.dumps({
     "heartbeat": settings.VIDEOREC_TRAINING_HEARTBEAT,
     "retrain_cron": settings.VIDEOREC_RETRAIN_CRON,
     "retrain_in_process": settings.VIDEOREC_RETRAIN_IN_PROCESS,
+    "num_proxies": settings.REST_FRAMEWORK.get("NUM_PROXIES"),
 }))
 """
 ENV_NAMES = (
@@ -111,6 +112,16 @@ def test_throttle_rates_come_from_the_environment() -> None:
         settings_of("videorec_site.settings.local", THROTTLE_ANON_RATE="")["throttle"]["anon"]
         is None
     )
+
+
+def test_trusted_proxies_come_from_the_environment_and_default_to_none() -> None:
+    # Unset, DRF would take the whole X-Forwarded-For header as the client's identity.
+    assert settings_of("videorec_site.settings.local")["num_proxies"] == 0
+    seen = settings_of("videorec_site.settings.local", VIDEOREC_TRUSTED_PROXIES="1")
+    assert seen["num_proxies"] == 1
+    for wrong in ("-1", "one"):
+        result = probe("videorec_site.settings.local", VIDEOREC_TRUSTED_PROXIES=wrong)
+        assert result.returncode != 0 and "VIDEOREC_TRUSTED_PROXIES" in result.stderr, wrong
 
 
 @pytest.mark.parametrize(

@@ -125,3 +125,19 @@ def test_every_endpoint_has_the_browsable_api(admin_client, synthetic_ratings, p
     response = admin_client.get(path, HTTP_ACCEPT="text/html")
     assert response.status_code in (200, 405)  # /api/ratings/ only takes POST
     assert "Django REST framework" in response.content.decode()
+
+
+def test_recommendations_without_a_model_do_not_count_the_ratings_per_request(
+    api, synthetic_ratings
+) -> None:
+    """Before the first training popularity is counted from the ratings: once, not for
+    every anonymous request."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert api.get("/recommend/3").status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        for viewer in (3, 4, 999_999):
+            assert api.get(f"/recommend/{viewer}").status_code == 200
+    counting = [q["sql"] for q in captured if "COUNT(" in q["sql"].upper()]
+    assert counting == []

@@ -180,3 +180,62 @@ def test_the_result_cache_can_be_turned_off(trained, settings, monkeypatch) -> N
     recommend(3)
     recommend(3)
     assert len(calls) == 2
+
+
+# --- Deleted movies and cold-start keys -----------------------------------------------------
+
+
+def test_a_deleted_movie_leaves_every_answer_cached_or_not(trained, settings) -> None:
+    from ingestion.models import Movie
+    from ingestion.services import movies_delete
+
+    viewers = [*range(1, 61), 999_001, 999_002]  # every taste group, and two cold starts
+    before = {viewer: recommend(viewer) for viewer in viewers}  # all cached now
+    # The top pick of a known viewer and of the cold-start list: neither viewer rated it,
+    # so only the catalogue tells their cached answers that it is gone.
+    deleted = {before[3].recommendations[0].item_id, before[999_001].recommendations[0].item_id}
+    holders = [v for v in viewers if deleted & {i.item_id for i in before[v].recommendations}]
+    assert len(holders) > 2
+
+    movies_delete(movies=Movie.objects.filter(id__in=deleted))
+
+    for cache_seconds in (600, 0):  # from the cache, then computed afresh
+        settings.VIDEOREC_RESULT_CACHE_SECONDS = cache_seconds
+        for viewer in viewers:
+            result = recommend(viewer)
+            ids = [item.item_id for item in result.recommendations]
+            assert not set(ids) & deleted, (viewer, cache_seconds)
+            assert len(ids) == 10 and all(item.title for item in result.recommendations)
+            because = {r.because_item_id for i in result.recommendations for r in i.reasons}
+            assert not because & deleted
+
+
+def test_a_cached_answer_still_costs_one_query_after_a_deletion(
+    trained, django_assert_num_queries
+) -> None:
+    from ingestion.models import Movie
+    from ingestion.services import movies_delete
+
+    movies_delete(movies=Movie.objects.filter(id=recommend(3).recommendations[0].item_id))
+    first = recommend(3)
+    for viewer in (3, 999_001):
+        recommend(viewer)
+        # The viewer's history version and the catalogue version, in one query.
+        with django_assert_num_queries(1):
+            assert recommend(viewer).user_id == viewer
+    assert recommend(3) == first
+
+
+def test_unknown_viewers_share_one_cold_start_answer_in_the_cache(trained) -> None:
+    from django.core.cache import caches
+
+    unknown = list(range(900_001, 900_051))
+    results = [recommend(viewer, topk=5) for viewer in unknown]
+
+    assert [result.user_id for result in results] == unknown
+    assert [result.representation["user_id"] for result in results] == unknown
+    assert all(result.cold_start for result in results)
+    assert len({tuple(i.item_id for i in result.recommendations) for result in results}) == 1
+    answers = [key for key in caches["process"]._cache if ":recs:v" in key]
+    assert len(answers) == 1, answers  # made-up ids do not fill the cache
+    assert "900001" not in answers[0]

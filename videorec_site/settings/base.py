@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from videorec_site import __version__
 
@@ -182,6 +183,16 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_RESULT_EXPIRES = dt.timedelta(days=30)
 
 # --- Django REST framework and the OpenAPI schema ------------------------------------------
+# Reverse proxies in front of the web server, each appending the address it received the
+# request from to X-Forwarded-For. 0: clients connect directly and the socket address is
+# the client (the header is ignored); N: the N-th address from the right is the client.
+# Anything a client writes into the header itself stays to the left of those.
+_trusted_proxies = env("VIDEOREC_TRUSTED_PROXIES", default="0").strip()
+if not (_trusted_proxies.isascii() and _trusted_proxies.isdigit()):
+    raise ImproperlyConfigured(
+        f"VIDEOREC_TRUSTED_PROXIES must be 0 or a positive integer, not {_trusted_proxies!r}"
+    )
+VIDEOREC_TRUSTED_PROXIES = int(_trusted_proxies)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Token first: an anonymous write then gets 401 with a WWW-Authenticate header.
@@ -190,7 +201,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # DRF's own, except that a document nested too deeply for the decoder is a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "common.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "common.api.errors.api_exception_handler",
+    # Who the throttles count: see VIDEOREC_TRUSTED_PROXIES.
+    "NUM_PROXIES": VIDEOREC_TRUSTED_PROXIES,
     "DEFAULT_THROTTLE_CLASSES": [
         "common.api.throttling.AnonFixedWindowThrottle",
         "common.api.throttling.UserFixedWindowThrottle",
@@ -258,6 +277,10 @@ VIDEOREC_RETRAIN_CRON = env("VIDEOREC_RETRAIN_CRON", default="0 3 * * *")
 VIDEOREC_TRAINING_THREADS = env.int("VIDEOREC_TRAINING_THREADS", default=2)
 # Serving keeps each answer this long, keyed by the viewer's history (0 turns it off).
 VIDEOREC_RESULT_CACHE_SECONDS = env.int("VIDEOREC_RESULT_CACHE_SECONDS", default=600)
+
+# Recommendations, the catalogue and similar movies are public; false requires an
+# authenticated user (token or session) for every read of them.
+VIDEOREC_PUBLIC_RECOMMENDATIONS = env.bool("VIDEOREC_PUBLIC_RECOMMENDATIONS", default=True)
 
 # /metrics: who may read it (see common.monitoring.metrics_allowed).
 VIDEOREC_METRICS_ALLOWED_NETWORKS = env.list(
