@@ -22,8 +22,10 @@ def admin_user(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
 
 
-def log_in(password: str, address: str = "203.0.113.7", username: str = "root"):
-    client = Client(REMOTE_ADDR=address)
+def log_in(
+    password: str, address: str = "203.0.113.7", username: str = "root", **headers: str
+):
+    client = Client(REMOTE_ADDR=address, headers=headers)
     response = client.post(LOGIN, {"username": username, "password": password})
     return response, "_auth_user_id" in client.session
 
@@ -42,6 +44,19 @@ def test_repeated_failures_lock_the_username_out_from_that_address(admin_user, s
 
     # The owner, from another address, is not locked out by someone else's guesses.
     assert log_in(PASSWORD, address="198.51.100.1")[1]
+
+
+def test_behind_a_trusted_proxy_the_lockout_counts_the_address_it_appended(
+    admin_user, settings
+) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    proxy = "10.0.0.2"
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        # The client's own header entry (first) is not believed; the proxy's (last) is.
+        log_in("wrong", address=proxy, x_forwarded_for="192.0.2.99, 203.0.113.7")
+    assert log_in(PASSWORD, address=proxy, x_forwarded_for="203.0.113.7")[0].status_code == 429
+    # Another client behind the same proxy is not locked out with it.
+    assert log_in(PASSWORD, address=proxy, x_forwarded_for="198.51.100.1")[1]
 
 
 def test_the_lockout_ends_after_the_cool_off(admin_user, settings) -> None:

@@ -135,6 +135,9 @@ AXES_FAILURE_LIMIT = env.int("VIDEOREC_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("VIDEOREC_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The address the throttles count, so a trusted proxy's own address does not lock every
+# client out together, and a client cannot pick a fresh address per guess.
+AXES_CLIENT_IP_CALLABLE = "common.api.client_address.client_address"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
