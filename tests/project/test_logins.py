@@ -22,9 +22,7 @@ def admin_user(django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
 
 
-def log_in(
-    password: str, address: str = "203.0.113.7", username: str = "root", **headers: str
-):
+def log_in(password: str, address: str = "203.0.113.7", username: str = "root", **headers: str):
     client = Client(REMOTE_ADDR=address, headers=headers)
     response = client.post(LOGIN, {"username": username, "password": password})
     return response, "_auth_user_id" in client.session
