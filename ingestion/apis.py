@@ -115,6 +115,8 @@ class RatingCreateApi(APIView):
         )
 
 
+# What a client reads after a rating: the viewer's recommendations (they reflect it at once),
+# the movie rated, and the viewer (staff).
 for _status in (200, 201):
     declare_link(
         "api_ratings_create", _status, "GetRecommendations", "recommend_retrieve",
