@@ -111,7 +111,10 @@ def schemathesis_run(server: Server, config: Path, *extra: str) -> subprocess.Co
         "--no-color", "--output-truncate", "false",
         *extra,
     ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=BUDGET_SECONDS)
+    # In the config's folder: schemathesis keeps a crash cache in its working directory.
+    return subprocess.run(
+        command, cwd=config.parent, capture_output=True, text=True, timeout=BUDGET_SECONDS
+    )
 
 
 def test_schemathesis_with_every_check_finds_no_failure(
