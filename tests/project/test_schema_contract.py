@@ -98,6 +98,9 @@ expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
 """
 
 
+TOOL_BUG = "SystemError: AST constructor recursion depth mismatch"
+
+
 def schemathesis_run(server: Server, config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     command = [
         str(BIN / "schemathesis"), "--config-file", str(config), "run", f"{server.url}/api/schema/",
@@ -111,10 +114,16 @@ def schemathesis_run(server: Server, config: Path, *extra: str) -> subprocess.Co
         "--no-color", "--output-truncate", "false",
         *extra,
     ]  # fmt: skip
-    # In the config's folder: schemathesis keeps a crash cache in its working directory.
-    return subprocess.run(
-        command, cwd=config.parent, capture_output=True, text=True, timeout=BUDGET_SECONDS
-    )
+    for _attempt in range(2):
+        # In the config's folder: schemathesis keeps a crash cache in its working directory.
+        run = subprocess.run(
+            command, cwd=config.parent, capture_output=True, text=True, timeout=BUDGET_SECONDS
+        )
+        # Now and then CPython 3.11's ast.parse fails inside hypothesis while it describes a
+        # filter (an internal error of the tool, not a finding about the API): once more.
+        if TOOL_BUG not in run.stdout:
+            break
+    return run
 
 
 def test_schemathesis_with_every_check_finds_no_failure(
