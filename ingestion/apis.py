@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import (
@@ -18,13 +21,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.errors import Unprocessable
+from common.api.fields import FormDateTimeField
 from common.api.permissions import PublicRead
 from common.api.schema import (
     BODY_ERRORS,
     ERROR_RESPONSES,
+    NO_SUCH_PAGE,
     NOT_FOUND,
     PUBLIC_READ,
+    UNPROCESSABLE,
     ErrorSerializer,
+    declare_link,
 )
 from common.ids import MAX_ID
 
@@ -45,8 +53,10 @@ class RatingCreateApi(APIView):
         user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         item_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         rating = serializers.IntegerField(min_value=MIN_SCORE, max_value=MAX_SCORE)
-        rated_at = serializers.DateTimeField(
-            required=False, help_text="From 1970 to now (a few minutes of clock skew allowed)."
+        rated_at = FormDateTimeField(
+            required=False,
+            help_text="From 1970 to now (a few minutes of clock skew allowed); outside that "
+            "range the answer is 422.",
         )
 
     class RatingSerializer(serializers.Serializer):
@@ -62,7 +72,8 @@ class RatingCreateApi(APIView):
             "(200). A user id seen for the first time creates the viewer. The next "
             "`/recommend/{user_id}` reflects the rating without a retrain. Needs the add and "
             f"change rating permissions (the {INGESTION_CLIENT_GROUP!r} group), and the add "
-            "viewer permission to create a viewer."
+            "viewer permission to create a viewer. A movie id the catalogue does not have, "
+            "or a `rated_at` outside its range, is a 422."
         ),
         request=RatingInputSerializer,
         responses={
@@ -76,6 +87,7 @@ class RatingCreateApi(APIView):
                 ErrorSerializer,
                 description="No permission to write ratings, or to create this new viewer.",
             ),
+            **UNPROCESSABLE,
             **BODY_ERRORS,
         },
     )
@@ -92,15 +104,38 @@ class RatingCreateApi(APIView):
                 create_viewer=can_create_viewers(request.user),
             )
         except UnknownMovie as exc:
-            raise serializers.ValidationError({"item_id": [str(exc)]}) from exc
+            raise Unprocessable({"item_id": [str(exc)]}) from exc
         except InvalidRatingTime as exc:
-            raise serializers.ValidationError({"rated_at": [str(exc)]}) from exc
+            raise Unprocessable({"rated_at": [str(exc)]}) from exc
         except ViewerCreationRefused as exc:
             raise exceptions.PermissionDenied(str(exc)) from exc
         return Response(
             self.RatingSerializer(rating).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+# What a client reads after a rating: the viewer's recommendations (they reflect it at once),
+# the movie rated, and the viewer (staff).
+for _status in (200, 201):
+    declare_link(
+        "api_ratings_create", _status, "GetRecommendations", "recommend_retrieve",
+        user_id="$response.body#/user_id",
+    )  # fmt: skip
+    declare_link(
+        "api_ratings_create",
+        _status,
+        "GetMovie",
+        "api_movies_retrieve",
+        id="$response.body#/item_id",
+    )
+    declare_link(
+        "api_ratings_create",
+        _status,
+        "GetViewer",
+        "api_users_retrieve",
+        user_id="$response.body#/user_id",
+    )
 
 
 class MovieSerializer(serializers.ModelSerializer):
@@ -112,28 +147,54 @@ class MovieSerializer(serializers.ModelSerializer):
         fields = ["item_id", "title", "year", "release_date", "imdb_url", "genres"]
 
 
+#: ``Movie.year`` is a PositiveSmallIntegerField: its range on every database backend.
+YEAR_RANGE = (0, 32767)
+
+
+class YearFilter(filters.NumberFilter):
+    """A whole year in range: ``NumberFilter`` alone took ``1995.5`` (and answered 200)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=YEAR_RANGE[0], max_value=YEAR_RANGE[1], **kwargs)
+
+
 class MovieFilter(filters.FilterSet):
     genre = filters.CharFilter(
         field_name="genres__name", lookup_expr="iexact", help_text="Genre name, e.g. Drama"
     )
-    year = filters.NumberFilter()
-    year_min = filters.NumberFilter(field_name="year", lookup_expr="gte")
-    year_max = filters.NumberFilter(field_name="year", lookup_expr="lte")
+    year = YearFilter()
+    year_min = YearFilter(field_name="year", lookup_expr="gte")
+    year_max = YearFilter(field_name="year", lookup_expr="lte")
 
     class Meta:
         model = Movie
         fields = ["genre", "year", "year_min", "year_max"]
 
 
+YEAR_SCHEMA = {"type": "integer", "minimum": YEAR_RANGE[0], "maximum": YEAR_RANGE[1]}
+#: Django's form fields and DRF's search refuse NUL characters (400).
+TEXT_SCHEMA = {"type": "string", "pattern": "^[^\\x00]*$"}
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="Browse movies",
-        responses={
-            200: MovieSerializer,
-            **ERROR_RESPONSES,
-            **PUBLIC_READ,
-            404: OpenApiResponse(ErrorSerializer, description="No such page."),
-        },
+        # What the filters enforce, which django-filter's schema leaves out.
+        parameters=[
+            *(
+                OpenApiParameter(name, YEAR_SCHEMA, description=description)
+                for name, description in (
+                    ("year", "Released that year"),
+                    ("year_min", "Released that year or later"),
+                    ("year_max", "Released that year or earlier"),
+                )
+            ),
+            OpenApiParameter("genre", TEXT_SCHEMA, description="Genre name, e.g. Drama"),
+            OpenApiParameter("search", TEXT_SCHEMA, description="Words of the title"),
+        ],
+        responses={200: MovieSerializer, **ERROR_RESPONSES, **PUBLIC_READ, **NO_SUCH_PAGE},
     ),
     retrieve=extend_schema(
         summary="One movie", responses={200: MovieSerializer, **PUBLIC_READ, **NOT_FOUND}

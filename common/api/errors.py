@@ -1,7 +1,8 @@
 """One exception handler for the API: every error is JSON with a ``detail`` to show.
 
-Validation errors keep DRF's per-field messages under ``errors`` and name the first
-problem in ``detail`` ("topk: …"), so a client can show one line or all of them.
+Validation errors (400, and 422 for :class:`Unprocessable`) keep DRF's per-field messages
+under ``errors`` and name the first problem in ``detail`` ("topk: …"), so a client can show
+one line or all of them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ from django.views import csrf, defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+
+class Unprocessable(exceptions.ValidationError):
+    """Input the schema allows that names something unknown (a movie, a genre, a recall
+    source) or a time out of range: 422 with the validation body, so a client can tell it
+    from a malformed request (400)."""
+
+    status_code = 422
+    default_code = "unprocessable"
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import SkipField, empty
@@ -38,3 +39,34 @@ class QueryParameters:
         if errors:
             raise ValidationError(errors)
         return values
+
+    def parameter(self, name: str, description: str) -> OpenApiParameter:
+        """The OpenAPI query parameter ``name``, with every bound its field enforces."""
+        field = self.fields[name]
+        if isinstance(field, serializers.ListField):
+            # Repeated (``?exclude=1&exclude=2``); a comma-separated value is read the same.
+            schema = {"type": "array", "items": field_schema(field.child)}
+            return OpenApiParameter(
+                name, schema, style="form", explode=True, description=description
+            )
+        return OpenApiParameter(name, field_schema(field), description=description)
+
+
+def field_schema(field: serializers.Field) -> dict[str, Any]:
+    """The JSON schema of one query-parameter field (integers and strings)."""
+    schema: dict[str, Any]
+    if isinstance(field, serializers.IntegerField):
+        schema = {"type": "integer"}
+        bounds = {"minimum": field.min_value, "maximum": field.max_value}
+    elif isinstance(field, serializers.CharField):
+        # DRF refuses NUL characters in every CharField, and a blank value (after trimming
+        # whitespace) unless the field allows it.
+        pattern = "^[^\\x00]*$" if field.allow_blank else "^[^\\x00]*[^\\s\\x00][^\\x00]*$"
+        schema = {"type": "string", "pattern": pattern}
+        bounds = {"minLength": field.min_length, "maxLength": field.max_length}
+    else:
+        raise TypeError(f"no query-parameter schema for {type(field).__name__}")
+    schema.update({key: value for key, value in bounds.items() if value is not None})
+    if field.default is not empty and not callable(field.default):
+        schema["default"] = field.default
+    return schema

@@ -11,13 +11,22 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api.schema import BODY_ERRORS, ERROR_RESPONSES, NOT_FOUND, ErrorSerializer
+from common.api.fields import StrictBooleanField
+from common.api.schema import (
+    BODY_ERRORS,
+    ERROR_RESPONSES,
+    NO_SUCH_PAGE,
+    NOT_FOUND,
+    ClosedSerializer,
+    ErrorSerializer,
+    declare_link,
+)
 
 from ..models import ModelRun
 from ..permissions import ModelRunPermission
@@ -73,21 +82,13 @@ class ModelRunListCreateApi(APIView):
 
     permission_classes = [ModelRunPermission]
 
-    class RetrainInputSerializer(serializers.Serializer):
-        activate = serializers.BooleanField(
+    class RetrainInputSerializer(ClosedSerializer):
+        activate = StrictBooleanField(
             default=True, help_text="Serve the run when it is good enough (default true)."
         )
-        force = serializers.BooleanField(
+        force = StrictBooleanField(
             default=False, help_text="Serve it even if it scores worse than the active run."
         )
-
-        def validate(self, attrs: dict) -> dict:
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise ValidationError(
-                    {name: ["unknown field; accepted: activate, force"] for name in unknown}
-                )
-            return attrs
 
     @extend_schema(
         operation_id="model_runs_list",
@@ -105,6 +106,7 @@ class ModelRunListCreateApi(APIView):
                 },
             ),
             **STAFF_ONLY,
+            **NO_SUCH_PAGE,
         },
     )
     def get(self, request: Request) -> Response:
@@ -170,6 +172,11 @@ class ModelRunListCreateApi(APIView):
         return Response(
             run, status=status.HTTP_202_ACCEPTED, headers={"Location": run["links"]["self"]}
         )
+
+
+declare_link(
+    "model_runs_create", 202, "GetModelRun", "model_runs_retrieve", run_id="$response.body#/id"
+)
 
 
 class ModelRunDetailApi(APIView):

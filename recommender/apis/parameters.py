@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.request import Request
 
 from ..services.serving import MAX_TOPK
 
-TOPK_PARAMETER = OpenApiParameter("topk", int, description=f"1–{MAX_TOPK}, default 10")
+TOPK_DESCRIPTION = f"How many movies, 1–{MAX_TOPK} (default 10)"
 
 
 def topk_field() -> serializers.IntegerField:

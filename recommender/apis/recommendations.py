@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.errors import Unprocessable
 from common.api.permissions import PublicRead
 from common.api.query_params import QueryParameters
-from common.api.schema import ERROR_RESPONSES, NOT_FOUND, PUBLIC_READ
+from common.api.schema import ERROR_RESPONSES, NOT_FOUND, PUBLIC_READ, UNPROCESSABLE
 from common.ids import MAX_ID
 from common.monitoring import observe_recommendation
 
 from ..serializers import RecommendationsSerializer
 from ..services.serving import UnknownGenre, recommendations_for_viewers
-from .parameters import TOPK_PARAMETER, list_parameter, topk_field
+from .parameters import TOPK_DESCRIPTION, list_parameter, topk_field
 
 
 class RecommendApi(APIView):
@@ -27,7 +28,10 @@ class RecommendApi(APIView):
 
     filters = QueryParameters(
         topk=topk_field(),
-        genre=serializers.ListField(child=serializers.CharField(max_length=64), default=list),
+        # Blank items are dropped before validation (list_parameter): not an error.
+        genre=serializers.ListField(
+            child=serializers.CharField(max_length=64, allow_blank=True), default=list
+        ),
         exclude=serializers.ListField(
             child=serializers.IntegerField(min_value=1, max_value=MAX_ID), default=list
         ),
@@ -42,17 +46,26 @@ class RecommendApi(APIView):
             "training, popularity is counted from the ratings (`model_run: null`)."
         ),
         parameters=[
-            OpenApiParameter("user_id", int, OpenApiParameter.PATH, description="MovieLens id"),
-            TOPK_PARAMETER,
             OpenApiParameter(
-                "genre",
-                str,
-                many=True,
-                description="Keep movies of these genres (repeat or comma-separate)",
+                "user_id",
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                OpenApiParameter.PATH,
+                description="MovieLens id; anything else is a 404",
             ),
-            OpenApiParameter("exclude", int, many=True, description="Movie ids not to return"),
+            filters.parameter("topk", TOPK_DESCRIPTION),
+            filters.parameter(
+                "genre",
+                "Keep movies of these genres (repeat or comma-separate); an unknown genre is a 422",
+            ),
+            filters.parameter("exclude", "Movie ids not to return (repeat or comma-separate)"),
         ],
-        responses={200: RecommendationsSerializer, **ERROR_RESPONSES, **PUBLIC_READ, **NOT_FOUND},
+        responses={
+            200: RecommendationsSerializer,
+            **ERROR_RESPONSES,
+            **PUBLIC_READ,
+            **NOT_FOUND,
+            **UNPROCESSABLE,
+        },
     )
     @observe_recommendation
     def get(self, request: Request, user_id: str) -> Response:
@@ -74,7 +87,7 @@ class RecommendApi(APIView):
                 exclude={viewer_id: options["exclude"]},
             )
         except UnknownGenre as exc:
-            raise ValidationError({"genre": [str(exc)]}) from exc
+            raise Unprocessable({"genre": [str(exc)]}) from exc
         # RecommendationsSerializer's rendering, made once when the answer was computed and
         # cached with it.
         return Response(result.representation)

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.errors import Unprocessable
 from common.api.permissions import PublicRead
 from common.api.query_params import QueryParameters
-from common.api.schema import ERROR_RESPONSES, NOT_FOUND, PUBLIC_READ
+from common.api.schema import ERROR_RESPONSES, NOT_FOUND, PUBLIC_READ, UNPROCESSABLE
 from ingestion.models import Movie
 
 from ..registry import active_run
 from ..selectors import UnknownSource, similar_movies
-from .parameters import TOPK_PARAMETER, topk_field
+from .parameters import TOPK_DESCRIPTION, topk_field
 
 
 class SimilarMovieSerializer(serializers.Serializer):
@@ -39,9 +39,11 @@ class SimilarMoviesApi(APIView):
     @extend_schema(
         summary="Similar movies",
         parameters=[
-            TOPK_PARAMETER,
-            OpenApiParameter(
-                "source", str, description="Recall table (default: the run's similarity source)"
+            filters.parameter("topk", TOPK_DESCRIPTION),
+            filters.parameter(
+                "source",
+                "Recall table (default: the run's similarity source); one the active run "
+                "does not have is a 422",
             ),
         ],
         responses={
@@ -56,6 +58,7 @@ class SimilarMoviesApi(APIView):
             **ERROR_RESPONSES,
             **PUBLIC_READ,
             **NOT_FOUND,
+            **UNPROCESSABLE,
         },
     )
     def get(self, request: Request, movie_id: int) -> Response:
@@ -67,7 +70,7 @@ class SimilarMoviesApi(APIView):
             try:
                 similar = similar_movies(run=run, movie_id=movie_id, **options)
             except UnknownSource as exc:
-                raise ValidationError({"source": [str(exc)]}) from exc
+                raise Unprocessable({"source": [str(exc)]}) from exc
         return Response(
             {
                 "item_id": movie_id,

@@ -62,7 +62,6 @@ def test_authentication_is_required(tiny_dir: Path) -> None:
         ({"user_id": 1, "item_id": 3}, "rating: This field is required."),
         ({"user_id": "x", "item_id": 3, "rating": 3}, "user_id: A valid integer is required."),
         ({"user_id": -1, "item_id": 3, "rating": 3}, "user_id: Ensure this value is greater"),
-        ({"user_id": 1, "item_id": 999, "rating": 3}, "item_id: movie 999 does not exist"),
     ],
 )
 def test_invalid_ratings_are_refused(api, payload: dict, detail: str) -> None:
@@ -86,8 +85,29 @@ def test_rating_times_outside_1970_to_now_are_refused(api, rated_at: str) -> Non
     if rated_at == "+1h":
         rated_at = (timezone.now() + dt.timedelta(hours=1)).isoformat()
     response = post(api, user_id=1, item_id=3, rating=4, rated_at=rated_at)
-    assert response.status_code == 400
+    # A well-formed date-time the schema cannot rule out: unprocessable, not malformed.
+    assert response.status_code == 422
     assert response.json()["detail"].startswith("rated_at: must not be")
+    assert not Rating.objects.filter(viewer_id=1, movie_id=3).exists()
+
+
+def test_a_movie_that_does_not_exist_is_unprocessable(api) -> None:
+    before = list(Rating.objects.order_by("id").values_list())
+    response = post(api, user_id=1, item_id=999, rating=3)
+    assert response.status_code == 422
+    assert response.json()["detail"] == "item_id: movie 999 does not exist"
+    assert response.json()["errors"] == {"item_id": ["movie 999 does not exist"]}
+    assert list(Rating.objects.order_by("id").values_list()) == before
+
+
+def test_an_empty_rating_time_in_a_form_body_is_invalid(api) -> None:
+    response = api.post(
+        "/api/ratings/",
+        {"user_id": 1, "item_id": 3, "rating": 4, "rated_at": ""},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("rated_at: Datetime has wrong format")
     assert not Rating.objects.filter(viewer_id=1, movie_id=3).exists()
 
 

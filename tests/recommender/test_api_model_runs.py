@@ -159,7 +159,14 @@ def test_without_a_broker_production_refuses_to_train_inside_a_web_request(
 
 @pytest.mark.parametrize(
     ("payload", "field"),
-    [({"activate": "maybe"}, "activate"), ({"force": [1]}, "force"), ({"params": {}}, "params")],
+    [
+        ({"activate": "maybe"}, "activate"),
+        ({"force": [1]}, "force"),
+        ({"params": {}}, "params"),
+        # The schema says boolean: DRF's lenient spellings are refused.
+        ({"activate": 0}, "activate"),
+        ({"force": "true"}, "force"),
+    ],
 )
 def test_a_bad_body_gets_400(staff, synthetic_ratings, enqueued, payload, field) -> None:
     response = staff.post("/api/model-runs/", payload, format="json")
@@ -167,6 +174,19 @@ def test_a_bad_body_gets_400(staff, synthetic_ratings, enqueued, payload, field)
     assert response.status_code == 400
     assert response.json()["detail"].startswith(f"{field}:")
     assert not ModelRun.objects.exists() and not enqueued
+
+
+@pytest.mark.parametrize(
+    ("form", "status"),
+    [({"activate": "false", "force": "true"}, 202), ({"force": "0"}, 400), ({"force": "on"}, 400)],
+)
+def test_a_form_body_spells_booleans_as_json_does(
+    staff, synthetic_ratings, enqueued, form: dict, status: int
+) -> None:
+    response = staff.post("/api/model-runs/", form, format="multipart")
+    assert response.status_code == status, response.json()
+    if status == 202:
+        assert enqueued[0][1] == {"activate": False, "force": True}
 
 
 def test_without_a_broker_the_retrain_runs_in_the_request(
@@ -207,7 +227,8 @@ def test_the_schema_documents_the_model_run_endpoints(tmp_path: Path) -> None:
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
     text = target.read_text()
     create = text[text.index("operationId: model_runs_create") :]
-    create = create[: create.index("operationId:", 10)]
+    # Up to the next operation (links name operations too, deeper in).
+    create = create[: create.index("\n      operationId:", 10)]
     for code in ("'202':", "'400':", "'401':", "'403':", "'409':"):
         assert code in create
     assert "  /api/model-runs/{run_id}/:" in text

@@ -197,7 +197,8 @@ if not (_trusted_proxies.isascii() and _trusted_proxies.isdigit()):
     )
 VIDEOREC_TRUSTED_PROXIES = int(_trusted_proxies)
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, aware of the public reads (common/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "common.api.schema.AutoSchema",
     # Token first: an anonymous write then gets 401 with a WWW-Authenticate header.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -237,6 +238,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Links between operations (declared next to the views), after the enum postprocessing.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "common.api.schema.add_links",
+    ],
 }
 
 # --- VideoRec ------------------------------------------------------------------------------
