@@ -4,7 +4,10 @@
 (:func:`fit_sources` publishes the recall tables, :func:`fit_ranker` continues from an
 artifact, possibly in another process). The ranker learns on folds carved from the
 given ratings: sources refitted on each fold's fit part, labels from its held-out part,
-so it sees candidates and features exactly as serving will.
+so it sees candidates and features exactly as serving will. ``config.label_split`` says
+which ratings a fold holds out (the latest, random ones, or both in turn) and
+``config.relevance`` what a held-out rating is worth. The like model
+(:mod:`recommender.engine.liking`) learns on the same folds' held-out ratings.
 """
 
 from __future__ import annotations
