@@ -315,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
             "same training part in the benchmark's process.",
             "",
             report(results),
+            "",
+            "Command: `.venv/bin/python benchmarks/product_eval.py --path <GroupLens folder> "
+            "--write` (every split and setting; `--splits`, `--labels` and `--relevance` measure "
+            "a subset, and `--results FILE` keeps the rows between invocations).",
         ]
     )
     print(body)
