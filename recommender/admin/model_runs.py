@@ -40,7 +40,7 @@ class ModelRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "is_active"]
     summary_fields = [
         "status", "stage", "is_active", "activated_at", "created_at", "started_at",
-        "finished_at", "duration", "triggered_by", "task_id",
+        "finished_at", "duration", "triggered_by", "task_id", "ranker_objective", "like_auc",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": summary_fields}),
@@ -55,7 +55,8 @@ class ModelRunAdmin(admin.ModelAdmin):
         "status", "stage", "is_active", "activated_at", "created_at", "started_at",
         "finished_at", "duration", "triggered_by", "task_id", "data_snapshot_table",
         "artifact", "recall_tables", "metrics_table", "stage_timings",
-        "feature_importance_chart", "params_table", "error_traceback",
+        "feature_importance_chart", "params_table", "error_traceback", "ranker_objective",
+        "like_auc",
     ]  # fmt: skip
     actions = ["activate_run", "compare_runs"]
 
@@ -111,6 +112,25 @@ class ModelRunAdmin(admin.ModelAdmin):
         return tables.metric_value(run.headline("auc"))
 
     # ------------------------------------------------------------------ detail fields
+    @admin.display(description="ranker objective")
+    def ranker_objective(self, run: ModelRun) -> str:
+        """``VIDEOREC_RANKER_LABELS`` / ``VIDEOREC_RELEVANCE`` as the run recorded them."""
+        pipeline = run.params.get("pipeline", {})
+        return (
+            f"labels: {pipeline.get('label_split', tables.NOTHING)}, "
+            f"relevance: {pipeline.get('relevance', 'rated')}"
+        )
+
+    @admin.display(description="rating ≥ 4 AUC")
+    def like_auc(self, run: ModelRun) -> str:
+        """The seed's task on the run's held-out pairs, next to user mean + item mean."""
+        like = run.metrics.get("like", {})
+        return (
+            f"{tables.metric_value(like.get('auc'))} (user mean + item mean "
+            f"{tables.metric_value(like.get('baseline_auc'))}, "
+            f"{tables.metric_value(like.get('pairs'))} held-out pairs)"
+        )
+
     @admin.display(description="data snapshot")
     def data_snapshot_table(self, run: ModelRun) -> str:
         return tables.key_value_table(run.data_snapshot)

@@ -29,6 +29,7 @@ import numpy as np
 from recommender.engine.config import PipelineConfig, build_source
 from recommender.engine.data import IdIndex
 from recommender.engine.features import FeatureBuilder
+from recommender.engine.liking import LikeModel
 from recommender.engine.model import RecommenderModel
 from recommender.engine.ranking import LightGBMRanker
 
@@ -38,6 +39,8 @@ FORMAT_VERSION = 1
 FORMAT_NAME = "videorec-engine-pipeline"
 _META_KEY = "__metadata__"
 _MODEL_KEY = "__lightgbm_model__"
+# The like classifier's LightGBM text; absent from artifacts of models without one.
+_LIKE_KEY = "__like_model__"
 
 
 class ArtifactError(Exception):
@@ -76,6 +79,9 @@ def _model_state(model: RecommenderModel) -> tuple[dict[str, Any], dict[str, np.
     for name, source in model.sources.items():
         arrays.update({f"source/{name}/{k}": v for k, v in source.get_state().items()})
     arrays.update({f"features/{k}": v for k, v in model.features.get_state().items()})
+    if model.like is not None:
+        arrays.update({f"like/{k}": v for k, v in model.like.get_state().items()})
+        arrays[_LIKE_KEY] = _text_array(model.like.classifier.to_string())
     metadata = {
         "config": model.config.to_dict(),
         "vocabulary": model.vocabulary,
@@ -107,11 +113,19 @@ def _model_from_state(
         ),
         vocabulary=dict(metadata["vocabulary"]),
         ranker=LightGBMRanker.from_string(ranker, metadata["config"]["ranker"]) if ranker else None,
+        like=_like_from_state(arrays),
         fit_report=dict(metadata["fit_report"]),
     )
     if model.ranker and model.ranker.feature_names_ != model.feature_names:
         raise ValueError("ranker features do not match the model configuration")
     return model
+
+
+def _like_from_state(arrays: Mapping[str, np.ndarray]) -> LikeModel | None:
+    if _LIKE_KEY not in arrays:
+        return None
+    state = {k[len("like/") :]: v for k, v in arrays.items() if k.startswith("like/")}
+    return LikeModel.from_state(state, arrays[_LIKE_KEY].tobytes().decode("utf-8"))
 
 
 def save_model(model: RecommenderModel, path: str | os.PathLike[str]) -> None:

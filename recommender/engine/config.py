@@ -15,7 +15,13 @@ from typing import Any
 from recommender.engine.ranking import RankerConfig
 from recommender.engine.recall import SOURCE_CLASSES, BaseRecallSource, ItemSimilaritySource
 
-LABEL_SPLITS = ("random", "time")
+#: How the ranker's folds hold out labels: "time" (each user's latest ratings: learn the
+#: next movies a viewer rates), "random" (any missing movie) or "mixed" (folds alternate
+#: between the two, starting with "time").
+LABEL_SPLITS = ("time", "random", "mixed")
+#: What a held-out rating is worth to the ranker: "rated" (every rating counts 1) or
+#: "liked" (graded: a rating >= 4 counts 2, a lower one 1).
+RELEVANCES = ("rated", "liked")
 ITEM_BASED_KINDS = frozenset(
     name for name, cls in SOURCE_CLASSES.items() if issubclass(cls, ItemSimilaritySource)
 )
@@ -96,10 +102,14 @@ class PipelineConfig:
         ``"popularity"``-kind source (the cold-start fallback).
     n_candidates : int
         Top-N taken from every source per user.
-    label_split : {"time", "random"}
+    label_split : {"time", "random", "mixed"}
         How ranker folds hold out labels from the training ratings: each user's
-        latest ``label_share`` (fold ``f`` steps back in time ``f`` times) or a
-        per-user random ``label_share`` (fold ``f`` uses seed ``seed + f``).
+        latest ``label_share`` (fold ``f`` steps back in time ``f`` times), a
+        per-user random ``label_share`` (fold ``f`` uses seed ``seed + f``), or
+        both in turn (even folds by time, odd folds at random).
+    relevance : {"rated", "liked"}
+        Ranker label of a held-out rating: 1 for every rating, or graded (2 for a
+        rating >= 4, 1 otherwise).
     label_share : float
     n_folds : int
     validation_share : float
@@ -120,6 +130,7 @@ class PipelineConfig:
     sources: dict[str, dict[str, Any]] = field(default_factory=default_sources)
     n_candidates: int = 50
     label_split: str = "time"
+    relevance: str = "rated"
     label_share: float = 0.2
     n_folds: int = 2
     validation_share: float = 0.15
@@ -133,6 +144,8 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.label_split not in LABEL_SPLITS:
             raise ValueError(f"label_split must be one of {LABEL_SPLITS}, got {self.label_split!r}")
+        if self.relevance not in RELEVANCES:
+            raise ValueError(f"relevance must be one of {RELEVANCES}, got {self.relevance!r}")
         if not 0 < self.label_share < 1 or not 0 < self.validation_share < 1:
             raise ValueError("label_share and validation_share must be in (0, 1)")
         if self.n_folds < 1 or self.n_candidates < 1 or self.batch_size < 1:

@@ -16,12 +16,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recommender.engine.candidates import candidate_recall, generate_candidates
 from recommender.engine.config import PipelineConfig, baseline_sources, build_source
 from recommender.engine.data import IdIndex, InteractionData, build_histories
-from recommender.engine.metrics import evaluate_topk
+from recommender.engine.liking import LIKE_THRESHOLD
+from recommender.engine.metrics import evaluate_topk, roc_auc
 from recommender.engine.model import RecommenderModel
+from recommender.engine.recall import BaseRecallSource
 from recommender.engine.scoring import recommend
 from recommender.engine.splits import stratified_split, time_split
 from recommender.engine.training import fit
@@ -45,6 +48,8 @@ class HoldoutReport:
         The same metrics for each baseline source alone.
     candidate_recall : float
         Share of held-out ratings that are among the ranker's candidates.
+    like : dict of str to float
+        The seed's task on the held-out ratings (see :func:`like_auc`).
     seconds : dict of str to float
         Fit time of the system and of each baseline.
     """
@@ -53,6 +58,7 @@ class HoldoutReport:
     system: dict[str, float]
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     candidate_recall: float = float("nan")
+    like: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -61,6 +67,7 @@ class HoldoutReport:
             "system": self.system,
             "baselines": self.baselines,
             "candidate_recall": self.candidate_recall,
+            "like": self.like,
             "seconds": self.seconds,
         }
 
@@ -144,10 +151,9 @@ def evaluate_holdout(
     baseline_metrics = {}
     for name, spec in (baseline_sources() if baselines is None else baselines).items():
         started = time.perf_counter()
-        source = build_source(config.sources.get(name, spec)).fit(history)
+        ranked = _source_ranking(build_source(config.sources.get(name, spec)), history, items)
         seconds[name] = round(time.perf_counter() - started, 3)
-        ids, _ = source.recommend(history, len(items))
-        baseline_metrics[name] = _ranking_metrics(items.id_of(ids), relevant, k, n_unseen)
+        baseline_metrics[name] = _ranking_metrics(ranked, relevant, k, n_unseen)
     started = time.perf_counter()
     model = fit(config, data.with_ratings(train))
     seconds["system"] = round(time.perf_counter() - started, 3)
@@ -166,6 +172,7 @@ def evaluate_holdout(
         system=system,
         baselines=baseline_metrics,
         candidate_recall=holdout_candidate_recall(model, train, test),
+        like=like_auc(model, train, test),
         seconds=seconds,
     )
     logger.info(
@@ -175,6 +182,54 @@ def evaluate_holdout(
         system[f"ndcg@{k}"],
         report.candidate_recall,
     )
+    return report
+
+
+def _source_ranking(source: BaseRecallSource, history: sp.csr_matrix, items: IdIndex) -> np.ndarray:
+    """Item ids of the full catalogue ranking of a source fitted on ``history``."""
+    ids, _ = source.fit(history).recommend(history, len(items))
+    return items.id_of(ids)
+
+
+def mean_baseline_scores(train: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
+    """User mean + item mean rating of each pair, from ``train`` only, shape (n_pairs,).
+
+    Unknown users or items take the global training mean. Statistics that included the
+    held-out rows would carry their labels (about +0.015 AUC on MovieLens-100k).
+    """
+    global_mean = float(train["rating"].mean())
+    user_mean = train.groupby("user_id")["rating"].mean()
+    item_mean = train.groupby("item_id")["rating"].mean()
+    return pairs["user_id"].map(user_mean).fillna(global_mean).to_numpy(dtype=np.float64) + pairs[
+        "item_id"
+    ].map(item_mean).fillna(global_mean).to_numpy(dtype=np.float64)
+
+
+def like_auc(model: RecommenderModel, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
+    """AUC of "rating >= 4" among the held-out rated pairs: the model's like model and
+    the user mean + item mean baseline, both from the training part only.
+
+    Returns
+    -------
+    dict
+        ``pairs`` (held-out pairs of known users and items), ``liked_share``,
+        ``baseline_auc`` and, when the model has a like model, ``auc``; only ``pairs``
+        when the held-out pairs are of one class.
+    """
+    users = IdIndex(train["user_id"].unique())
+    rows = users.index_of(test["user_id"].to_numpy())
+    items = model.item_index.index_of(test["item_id"].to_numpy())
+    known = (rows >= 0) & (items >= 0)
+    liked = test["rating"].to_numpy()[known] >= LIKE_THRESHOLD
+    report: dict[str, float] = {"pairs": int(known.sum())}
+    if liked.all() or not liked.any():
+        return report
+    report["liked_share"] = float(liked.mean())
+    report["baseline_auc"] = roc_auc(liked, mean_baseline_scores(train, test[known]))
+    if model.like is not None:
+        history = build_histories(train, users, model.item_index)
+        scores = model.like.predict(model.features, history, users.ids, rows[known], items[known])
+        report["auc"] = roc_auc(liked, scores)
     return report
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from recommender.engine.config import PipelineConfig
 from recommender.engine.data import IdIndex
 from recommender.engine.features import FeatureBuilder, source_feature_names
+from recommender.engine.liking import LikeModel
 from recommender.engine.ranking import LightGBMRanker
 from recommender.engine.recall import BaseRecallSource
 
@@ -36,6 +37,9 @@ class RecommenderModel:
         Categorical values (genres, gender, occupation) the features encode.
     ranker : LightGBMRanker or None
         ``None`` until :func:`~recommender.engine.training.fit_ranker`.
+    like : LikeModel or None
+        P(rating >= 4) of a pair, trained with the ranker (``None`` before, or when
+        the data were too small to train it).
     fit_report : dict
         JSON-serialisable facts about the fit (timings, fold candidate recall, tree
         count, feature importance).
@@ -47,6 +51,7 @@ class RecommenderModel:
     features: FeatureBuilder
     vocabulary: dict[str, list[str]]
     ranker: LightGBMRanker | None = None
+    like: LikeModel | None = None
     fit_report: dict[str, Any] = field(default_factory=dict)
 
     @property

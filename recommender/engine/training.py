@@ -4,7 +4,10 @@
 (:func:`fit_sources` publishes the recall tables, :func:`fit_ranker` continues from an
 artifact, possibly in another process). The ranker learns on folds carved from the
 given ratings: sources refitted on each fold's fit part, labels from its held-out part,
-so it sees candidates and features exactly as serving will.
+so it sees candidates and features exactly as serving will. ``config.label_split`` says
+which ratings a fold holds out (the latest, random ones, or both in turn) and
+``config.relevance`` what a held-out rating is worth. The like model
+(:mod:`recommender.engine.liking`) learns on the same folds' held-out ratings.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recommender.engine.config import PipelineConfig, build_source
 from recommender.engine.data import (
@@ -27,6 +31,13 @@ from recommender.engine.data import (
     deduplicate_ratings,
 )
 from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder
+from recommender.engine.liking import (
+    LIKE_FEATURES,
+    LIKE_THRESHOLD,
+    LikeContext,
+    LikeModel,
+    fit_classifier,
+)
 from recommender.engine.model import RecommenderModel
 from recommender.engine.ranking import LightGBMRanker
 from recommender.engine.recall import BaseRecallSource
@@ -126,11 +137,12 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
     """
     started = time.perf_counter()
     ratings = deduplicate_ratings(data.ratings)
-    report, slices = {}, []
+    report, slices, like_rows = {}, [], []
     for fold, (fit_part, label_part) in enumerate(_folds(model.config, ratings)):
         fold_fit = _fit_on(
             model.config, data.with_ratings(fit_part), model.item_index, model.vocabulary
         )
+        like_rows.append(_like_rows(fold_fit, label_part, model.item_index))
         labelled = _training_slice(model, fold_fit, label_part, fold)
         if labelled is None:
             continue
@@ -144,22 +156,26 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
         )
     ranker, report["ranker_trees"] = _train_ranker(model, slices)
     report["feature_importance"] = ranker.feature_importance()
+    like = _fit_like_model(model, ratings, like_rows)
+    report["like_trees"] = like.classifier.booster_.best_iteration if like else 0
     report["ranker_seconds"] = time.perf_counter() - started
-    return replace(model, ranker=ranker, fit_report={**model.fit_report, **report})
+    return replace(model, ranker=ranker, like=like, fit_report={**model.fit_report, **report})
 
 
 def _folds(
     config: PipelineConfig, ratings: pd.DataFrame
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """``(fit part, label part)`` of each fold of ``config.label_split``."""
     remaining = ratings
     for fold in range(config.n_folds):
-        if config.label_split == "random":
+        by_time = config.label_split == "time" or (config.label_split == "mixed" and fold % 2 == 0)
+        if not by_time:
             yield stratified_split(ratings, 1 - config.label_share, seed=config.seed + fold)
-        else:
-            # Each further fold steps one label window back in time.
-            fit_part, label_part = time_split(remaining, 1 - config.label_share)
-            yield fit_part, label_part
-            remaining = fit_part
+            continue
+        # Each further time fold steps one label window back in time.
+        fit_part, label_part = time_split(remaining, 1 - config.label_share)
+        yield fit_part, label_part
+        remaining = fit_part
 
 
 def _fit_on(
@@ -185,7 +201,10 @@ def _training_slice(
     model: RecommenderModel, fitted: _FittedSources, label_part: pd.DataFrame, fold: int
 ) -> _TrainingSlice | None:
     """Candidates of the users with both a history and labels; ``None`` if there are none."""
-    labels = build_histories(label_part, fitted.user_index, model.item_index).timestamps
+    held_out = build_histories(label_part, fitted.user_index, model.item_index)
+    labels = held_out.timestamps
+    # Graded relevance: a liked movie (rating >= 4) counts 2, any other rating 1.
+    grades = _liked(held_out.ratings) if model.config.relevance == "liked" else None
     has_both = (np.diff(labels.indptr) > 0) & (np.diff(fitted.history.timestamps.indptr) > 0)
     rows = np.flatnonzero(has_both)
     if rows.size == 0:
@@ -198,12 +217,15 @@ def _training_slice(
             model.config, fitted.sources, fitted.features, fitted.history.take_rows(batch), user_ids
         )
         hit = np.asarray(labels[batch][candidates.rows, candidates.items]).ravel() != 0
+        target = hit.astype(np.float32)
+        if grades is not None:
+            target += np.asarray(grades[batch][candidates.rows, candidates.items]).ravel()
         sizes = np.bincount(candidates.rows, minlength=batch.size)
         features.append(matrix)
-        targets.append(hit.astype(np.float32))
+        targets.append(target)
         groups.append(sizes[sizes > 0])
         users.append(np.repeat(user_ids, sizes))
-    recall = float(np.concatenate(targets).sum() / max(labels[rows].nnz, 1))
+    recall = float((np.concatenate(targets) > 0).sum() / max(labels[rows].nnz, 1))
     logger.info("fold %d: %d users, candidate recall %.3f", fold, rows.size, recall)
     return _TrainingSlice(
         features=np.concatenate(features),
@@ -212,6 +234,55 @@ def _training_slice(
         users=np.concatenate(users),
         candidate_recall=recall,
     )
+
+
+def _liked(ratings: sp.csr_matrix) -> sp.csr_matrix:
+    """1 where a stored rating is at least :data:`LIKE_THRESHOLD`, 0 elsewhere."""
+    liked = sp.csr_matrix(ratings, dtype=np.float32, copy=True)
+    liked.data = (liked.data >= LIKE_THRESHOLD).astype(np.float32)
+    return liked
+
+
+def _like_rows(
+    fitted: _FittedSources, label_part: pd.DataFrame, item_index: IdIndex
+) -> tuple[np.ndarray, np.ndarray]:
+    """Like-model rows of one fold: its held-out pairs, described from its fit part.
+
+    Returns
+    -------
+    features : numpy.ndarray of float32, shape (n_pairs, len(LIKE_FEATURES))
+    liked : numpy.ndarray of bool, shape (n_pairs,)
+    """
+    rows = fitted.user_index.index_of(label_part["user_id"].to_numpy())
+    items = item_index.index_of(label_part["item_id"].to_numpy())
+    known = (rows >= 0) & (items >= 0)
+    if not known.any():
+        return np.zeros((0, len(LIKE_FEATURES)), dtype=np.float32), np.zeros(0, dtype=bool)
+    context = LikeContext.fit(fitted.history.ratings)
+    features = context.describe(
+        fitted.features, fitted.history, fitted.user_index.ids, rows[known], items[known]
+    )
+    return features, label_part["rating"].to_numpy()[known] >= LIKE_THRESHOLD
+
+
+def _fit_like_model(
+    model: RecommenderModel, ratings: pd.DataFrame, rows: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> LikeModel | None:
+    """The like classifier on every fold's rows; its context refitted on all ratings.
+
+    ``None`` when the folds hold fewer than 100 pairs or a single class (tiny data).
+    """
+    features = np.concatenate([part for part, _ in rows])
+    liked = np.concatenate([part for _, part in rows])
+    if liked.size < 100 or liked.all() or not liked.any():
+        logger.warning("like model skipped: %d labelled pairs of one class or too few", liked.size)
+        return None
+    config = model.config
+    classifier = fit_classifier(
+        features, liked, config.validation_share, config.seed, config.ranker.num_threads
+    )
+    history = build_histories(ratings, IdIndex(ratings["user_id"].to_numpy()), model.item_index)
+    return LikeModel(LikeContext.fit(history.ratings), classifier)
 
 
 def _train_ranker(

@@ -37,8 +37,14 @@ StageCallback = Callable[[ModelRun], None]
 
 
 def default_params() -> dict[str, Any]:
-    """Parameters of a new run: the pipeline configuration and the evaluation protocol."""
-    pipeline = PipelineConfig()
+    """Parameters of a new run: the pipeline configuration and the evaluation protocol.
+
+    The ranker's objective (``VIDEOREC_RANKER_LABELS``, ``VIDEOREC_RELEVANCE``) is kept
+    as ``pipeline.label_split`` and ``pipeline.relevance``.
+    """
+    pipeline = PipelineConfig(
+        label_split=settings.VIDEOREC_RANKER_LABELS, relevance=settings.VIDEOREC_RELEVANCE
+    )
     pipeline = replace(
         pipeline, ranker=replace(pipeline.ranker, num_threads=settings.VIDEOREC_TRAINING_THREADS)
     )

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from rating_classifier import BiasedMF, RatingClassifier, adjusted_cosine
+from rating_classifier import RatingClassifier
 
 from recommender.engine.data import InteractionData
+from recommender.engine.liking import BiasedMF, adjusted_cosine
 from recommender.engine.metrics import roc_auc
 from recommender.engine.ranking import RankerConfig
 from recommender.engine.splits import random_split

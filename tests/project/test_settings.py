@@ -32,6 +32,8 @@ print(json.dumps({
     "retrain_cron": settings.VIDEOREC_RETRAIN_CRON,
     "retrain_in_process": settings.VIDEOREC_RETRAIN_IN_PROCESS,
     "num_proxies": settings.REST_FRAMEWORK.get("NUM_PROXIES"),
+    "ranker_labels": settings.VIDEOREC_RANKER_LABELS,
+    "relevance": settings.VIDEOREC_RELEVANCE,
 }))
 """
 ENV_NAMES = (
@@ -165,3 +167,17 @@ def test_this_run_uses_the_configured_services(settings) -> None:
         else "django_prometheus.db.backends.sqlite3"
     )
     assert settings.DATABASES["default"]["ENGINE"] == expected_engine
+
+
+def test_the_ranker_objective_comes_from_the_environment() -> None:
+    values = settings_of(
+        "videorec_site.settings.local", VIDEOREC_RANKER_LABELS="random", VIDEOREC_RELEVANCE="liked"
+    )
+    assert (values["ranker_labels"], values["relevance"]) == ("random", "liked")
+
+
+@pytest.mark.parametrize("name", ["VIDEOREC_RANKER_LABELS", "VIDEOREC_RELEVANCE"])
+def test_an_unknown_ranker_objective_stops_the_start(name: str) -> None:
+    result = probe("videorec_site.settings.local", **{name: "sideways"})
+    assert result.returncode != 0
+    assert f"{name} must be one of" in result.stderr

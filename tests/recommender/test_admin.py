@@ -27,6 +27,10 @@ def test_run_page_compares_the_system_with_its_baselines(staff_client, trained) 
     for label in ("system", "popularity", "cooccurrence", "itemknn", "ease", "ndcg@10", "auc"):
         assert f">{label}<" in html
     assert f"{trained.metrics['system']['ndcg@10']:.4f}" in html
+    # The ranker's objective and the seed's rating >= 4 AUC next to its baseline.
+    pipeline = trained.params["pipeline"]
+    assert f"labels: {pipeline['label_split']}, relevance: {pipeline['relevance']}" in html
+    assert f"{trained.metrics['like']['baseline_auc']:.4f}" in html
 
 
 def test_changelist_shows_headline_metrics(staff_client, trained) -> None:

@@ -108,3 +108,21 @@ def test_training_threads_come_from_the_settings(db, settings) -> None:
     settings.VIDEOREC_TRAINING_THREADS = 1
     run = model_run_create(triggered_by="test")
     assert run.params["pipeline"]["ranker"]["num_threads"] == 1
+
+
+def test_the_ranker_objective_comes_from_the_settings(db, settings) -> None:
+    settings.VIDEOREC_RANKER_LABELS = "random"
+    settings.VIDEOREC_RELEVANCE = "liked"
+    run = model_run_create(triggered_by="test")
+    assert run.params["pipeline"]["label_split"] == "random"
+    assert run.params["pipeline"]["relevance"] == "liked"
+
+
+def test_every_run_reports_the_rating_auc_next_to_its_baseline(
+    synthetic_ratings, fast_params
+) -> None:
+    run = train(fast_params)
+    like = run.metrics["like"]
+    assert {"pairs", "liked_share", "baseline_auc", "auc"} <= set(like)
+    assert like["pairs"] == run.metrics["protocol"]["test_ratings"]
+    assert 0 <= like["auc"] <= 1 and 0 <= like["baseline_auc"] <= 1

@@ -261,6 +261,22 @@ VIDEOREC_EVALUATION = {
     "k": 10,
     "seed": 42,
 }
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """An enumerated setting; an unknown value stops the process at start-up."""
+    value = env(name, default=default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+# What the ranker learns from its folds: "time" (the next movies a viewer rates), "random"
+# (any missing movie) or "mixed" (one fold of each). "mixed" is the default because it is
+# the one that collapses on neither protocol (docs/benchmarks.md, product section).
+VIDEOREC_RANKER_LABELS = _choice("VIDEOREC_RANKER_LABELS", "mixed", ("time", "random", "mixed"))
+# "liked": graded ranker labels, a movie rated 4 or 5 counts more than a merely rated one.
+VIDEOREC_RELEVANCE = _choice("VIDEOREC_RELEVANCE", "rated", ("rated", "liked"))
 VIDEOREC_NEIGHBORS_PER_ITEM = env.int("VIDEOREC_NEIGHBORS_PER_ITEM", default=20)
 VIDEOREC_POPULAR_ITEMS = env.int("VIDEOREC_POPULAR_ITEMS", default=100)
 # A new run is not activated if its NDCG@10 is this much below the active run's.

@@ -93,6 +93,12 @@ class Command(BaseCommand):
                 f"{values.get(name, float('nan')):>13.4f}" for name in ModelRun.HEADLINE_METRICS
             )
             self.stdout.write(f"  {label:<14}{cells}")
+        like = metrics.get("like", {})
+        if "auc" in like:
+            self.stdout.write(
+                f"  rating >= 4 AUC on {like['pairs']:,} held-out pairs: {like['auc']:.4f} "
+                f"(user mean + item mean {like['baseline_auc']:.4f})"
+            )
         state = "active" if run.is_active else "not activated"
         self.stdout.write(
             self.style.SUCCESS(f"\nModel run {run.id} succeeded in {run.seconds:.1f} s ({state}).")
