@@ -34,7 +34,7 @@ def read_table(
     *,
     sep: str,
     fields: int,
-    encoding: str,
+    encoding: str | tuple[str, ...],
     header: bool,
     integers: bool = False,
 ) -> pd.DataFrame:
@@ -50,11 +50,7 @@ def read_table(
         table = _integer_table(raw, sep=sep, fields=fields, header=header)
         if table is not None:
             return table
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataFormatError(name, line, f"is not valid {encoding} text") from exc
+    text = decode_text(raw, name, encoding)
     rows = [line.removesuffix("\r").split(sep) for line in text.split("\n")]
     first = 2 if header else 1
     numbers = [
@@ -74,6 +70,22 @@ def read_table(
             f"expected {fields} {separator}-separated fields, found {len(rows[wrong - 1])}",
         )
     return pd.DataFrame(kept, index=numbers, columns=range(fields), dtype=str)
+
+
+def decode_text(raw: bytes, name: str, encoding: str | tuple[str, ...]) -> str:
+    """``raw`` decoded with the first of ``encoding`` that fits (the releases of GroupLens
+    changed from latin-1 to UTF-8 over the years without saying which file is which)."""
+    encodings = (encoding,) if isinstance(encoding, str) else encoding
+    for candidate in encodings[:-1]:
+        try:
+            return raw.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    try:
+        return raw.decode(encodings[-1])
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataFormatError(name, line, f"is not valid {encodings[-1]} text") from exc
 
 
 def _integer_table(raw: bytes, *, sep: str, fields: int, header: bool) -> pd.DataFrame | None:
