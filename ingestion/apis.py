@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from common.api.schema import BODY_ERRORS, ERROR_RESPONSES, NOT_FOUND, ErrorSerializer
 from common.ids import MAX_ID
 
-from .models import MAX_SCORE, MIN_SCORE, Movie, Rating, Viewer
+from .models import MAX_SCORE, MIN_SCORE, SCORES, Movie, Rating, Viewer
 from .services import UnknownMovie, rating_upsert
 
 
@@ -32,13 +32,22 @@ class RatingCreateApi(APIView):
     class RatingInputSerializer(serializers.Serializer):
         user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         item_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-        rating = serializers.IntegerField(min_value=MIN_SCORE, max_value=MAX_SCORE)
+        rating = serializers.FloatField(
+            min_value=MIN_SCORE,
+            max_value=MAX_SCORE,
+            help_text="Stars, 0.5–5.0 in half-star steps (3.5 is kept as 3.5).",
+        )
         rated_at = serializers.DateTimeField(required=False)
+
+        def validate_rating(self, value: float) -> float:
+            if value not in SCORES:
+                raise serializers.ValidationError("Ratings go in half-star steps: 0.5, 1, … 5.")
+            return value
 
     class RatingSerializer(serializers.Serializer):
         user_id = serializers.IntegerField(source="viewer_id")
         item_id = serializers.IntegerField(source="movie_id")
-        rating = serializers.IntegerField(source="score")
+        rating = serializers.FloatField(source="score")
         rated_at = serializers.DateTimeField()
 
     @extend_schema(
@@ -79,10 +88,12 @@ class RatingCreateApi(APIView):
 class MovieSerializer(serializers.ModelSerializer):
     item_id = serializers.IntegerField(source="id")
     genres = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    imdb_url = serializers.CharField(source="imdb_page", read_only=True)
+    tmdb_url = serializers.CharField(source="tmdb_page", read_only=True)
 
     class Meta:
         model = Movie
-        fields = ["item_id", "title", "year", "release_date", "imdb_url", "genres"]
+        fields = ["item_id", "title", "year", "release_date", "imdb_url", "tmdb_url", "genres"]
 
 
 class MovieFilter(filters.FilterSet):
@@ -124,7 +135,7 @@ class MovieViewSet(viewsets.ReadOnlyModelViewSet):
 class ViewerRatingSerializer(serializers.ModelSerializer):
     item_id = serializers.IntegerField(source="movie_id")
     title = serializers.CharField(source="movie.title")
-    rating = serializers.IntegerField(source="score")
+    rating = serializers.FloatField(source="score")
 
     class Meta:
         model = Rating

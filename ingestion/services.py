@@ -266,7 +266,7 @@ def viewer_histories_changed(*, viewer_ids: Iterable[int] | None) -> None:
 
 
 def rating_upsert(
-    *, viewer_id: int, movie_id: int, score: int, rated_at: dt.datetime | None = None
+    *, viewer_id: int, movie_id: int, score: float, rated_at: dt.datetime | None = None
 ) -> tuple[Rating, bool]:
     """Create or update one rating; a viewer seen for the first time is created.
 
