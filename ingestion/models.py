@@ -61,11 +61,12 @@ class Viewer(models.Model):
         FEMALE = "F", "Female"
 
     id = models.PositiveIntegerField(primary_key=True, verbose_name="MovieLens user id")
-    # Blank demographics: viewers created through the API arrive without them.
+    # Blank demographics: viewers created through the API arrive without them, and so do
+    # the viewers of every release after ml-1m (bulk-inserted with their id alone).
     age = models.PositiveSmallIntegerField(null=True, blank=True)
-    gender = models.CharField(max_length=1, choices=Gender.choices, blank=True)
-    occupation = models.CharField(max_length=64, blank=True, db_index=True)
-    zip_code = models.CharField(max_length=16, blank=True)
+    gender = models.CharField(max_length=1, choices=Gender.choices, blank=True, db_default="")
+    occupation = models.CharField(max_length=64, blank=True, db_index=True, db_default="")
+    zip_code = models.CharField(max_length=16, blank=True, db_default="")
     # Part of the key of cached recommendations: a changed history must never be
     # answered from the cache, in any process, without reading the history itself.
     history_version = models.PositiveBigIntegerField(

@@ -1,8 +1,8 @@
-"""Loading MovieLens-100k into the database: resolve a source, read it, write it atomically.
+"""Loading MovieLens into the database: resolve a source, read it, write it atomically.
 
-``movielens_import`` is the one entry point; the ``loadml100k`` command only parses
-arguments and prints. Every attempt leaves a ``DatasetImport`` row, and a failed attempt
-leaves the catalogue, viewers and ratings exactly as they were.
+``movielens_import`` is the one entry point; the ``loadml100k`` and ``loadmovielens``
+commands only parse arguments and print. Every attempt leaves a ``DatasetImport`` row,
+and a failed attempt leaves the catalogue, viewers and ratings exactly as they were.
 """
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -24,21 +26,22 @@ from django.utils import timezone
 from common.bulk import UnsupportedDatabase, upsert_frame
 
 from . import downloads
-from .models import DatasetImport, Genre, Movie, Rating, Viewer
-from .sources.base import DataFormatError, MovieLensData
+from .models import DatasetImport, Genre, Movie, Rating, Tag, Viewer
+from .sources.base import DataFormatError, MovieLensData, MovieLensRelease
 from .sources.grouplens import read_grouplens_folder, read_grouplens_zip
+from .sources.layout import open_release
 from .sources.recbole import RECBOLE_REQUIREMENT, read_recbole_wheel
 
 logger = logging.getLogger(__name__)
 
 Source = DatasetImport.Source
-Reader = Callable[..., MovieLensData]
+Reader = Callable[..., AbstractContextManager[MovieLensRelease]]
 
 
 class ImportProgress(Protocol):
     """What a progress display needs from the loader (the command wires tqdm to it)."""
 
-    def begin(self, stage: str, total: int) -> None: ...
+    def begin(self, stage: str, total: int | None) -> None: ...
 
     def advance(self, rows: int) -> None: ...
 
@@ -59,6 +62,16 @@ class ResolvedSource:
     reader: Reader
 
 
+def _whole(read: Callable[..., MovieLensData]) -> Reader:
+    """A reader of a whole MovieLens-100k data set, as a release (ratings in one chunk)."""
+
+    @contextmanager
+    def opened(path: Path, **known: frozenset[int]) -> Iterator[MovieLensRelease]:
+        yield read(path, **known).as_release()
+
+    return opened
+
+
 def default_folder() -> Path:
     return Path(settings.VIDEOREC_DATA_DIR) / "ml-100k"
 
@@ -71,29 +84,34 @@ def movielens_source_resolve(*, source: str, path: Path | None = None) -> Resolv
     """Turn the operator's choice into a readable file or folder, downloading if needed.
 
     ``auto`` tries, in order: the ``data/ml-100k`` folder, a cached download, the GroupLens
-    download, and the ``recbole`` wheel from the package index.
+    download, and the ``recbole`` wheel from the package index. ``release`` reads any
+    MovieLens release's folder or zip, its layout told by its files.
     """
     cache = download_cache()
+    if source == Source.RELEASE:
+        if path is None:
+            raise ValueError("the release source needs the path of a folder or zip")
+        return ResolvedSource(Source.RELEASE, str(path), Path(path), open_release)
     if source == Source.PATH:
         folder = Path(path) if path else default_folder()
-        return ResolvedSource(Source.PATH, str(folder), folder, read_grouplens_folder)
+        return ResolvedSource(Source.PATH, str(folder), folder, _whole(read_grouplens_folder))
     if source == Source.ZIP:
         if path is None:
             raise ValueError("the zip source needs the path of ml-100k.zip")
-        return ResolvedSource(Source.ZIP, str(path), Path(path), read_grouplens_zip)
+        return ResolvedSource(Source.ZIP, str(path), Path(path), _whole(read_grouplens_zip))
     if source == Source.GROUPLENS:
         url = settings.VIDEOREC_GROUPLENS_URL
         archive = downloads.download_grouplens_zip(
             cache, url=url, timeout=settings.VIDEOREC_DOWNLOAD_TIMEOUT
         )
-        return ResolvedSource(Source.GROUPLENS, url, archive, read_grouplens_zip)
+        return ResolvedSource(Source.GROUPLENS, url, archive, _whole(read_grouplens_zip))
     if source == Source.PYPI:
         wheel = downloads.download_recbole_wheel(cache)
         return ResolvedSource(
             Source.PYPI,
             f"{RECBOLE_REQUIREMENT} ({wheel})",
             wheel,
-            read_recbole_wheel,
+            _whole(read_recbole_wheel),
         )
     if source != Source.AUTO:
         raise ValueError(f"unknown source {source!r}")
@@ -113,10 +131,11 @@ def movielens_import(
     path: Path | None = None,
     progress: ImportProgress | None = None,
 ) -> DatasetImport:
-    """Load MovieLens-100k from ``source`` in one transaction and record the attempt.
+    """Load MovieLens from ``source`` in one transaction and record the attempt.
 
     Raises :class:`DatasetImportError` with a one-line message when anything is wrong; the
-    database is then unchanged apart from the failed ``DatasetImport`` row.
+    database is then unchanged apart from the failed ``DatasetImport`` row. Big rating
+    files are read while they are written, so the "write" timing includes their reading.
     """
     record = DatasetImport.objects.create(source=source, location=str(path or ""))
     timings: dict[str, float] = {}
@@ -127,22 +146,18 @@ def movielens_import(
         timings["fetch"] = _lap(clock)
 
         clock = time.perf_counter()
-        data = resolved.reader(
-            resolved.path,
-            known_movie_ids=frozenset(Movie.objects.values_list("id", flat=True)),
-            known_viewer_ids=frozenset(Viewer.objects.values_list("id", flat=True)),
-        )
-        record.checksum = data.checksum
-        record.genres_read = len(data.genres)
-        record.movies_read = len(data.movies)
-        record.viewers_read = len(data.viewers)
-        record.ratings_read = len(data.ratings)
-        timings["read"] = _lap(clock)
-
-        clock = time.perf_counter()
-        with transaction.atomic():
-            counts = _write(data, progress)
-        record.ratings_created, record.ratings_updated = counts
+        known = {
+            "known_movie_ids": frozenset(Movie.objects.values_list("id", flat=True)),
+            "known_viewer_ids": frozenset(Viewer.objects.values_list("id", flat=True)),
+        }
+        with resolved.reader(resolved.path, **known) as release, transaction.atomic():
+            record.genres_read, record.movies_read = len(release.genres), len(release.movies)
+            timings["read"] = _lap(clock)
+            clock = time.perf_counter()
+            written = _write(release, progress)
+        record.checksum = release.checksum()
+        record.viewers_read, record.ratings_read = written.viewers, written.ratings
+        record.ratings_created, record.ratings_updated = written.created, written.updated
         timings["write"] = _lap(clock)
     except (
         DataFormatError,
@@ -171,8 +186,16 @@ def _finish(
     record.save()
 
 
-def _write(data: MovieLensData, progress: ImportProgress | None) -> tuple[int, int]:
-    def stage(name: str, total: int) -> Callable[[int], None] | None:
+@dataclass(frozen=True)
+class _Written:
+    viewers: int
+    ratings: int
+    created: int
+    updated: int
+
+
+def _write(release: MovieLensRelease, progress: ImportProgress | None) -> _Written:
+    def stage(name: str, total: int | None) -> Callable[[int], None] | None:
         if progress is None:
             return None
         progress.begin(name, total)
@@ -180,12 +203,12 @@ def _write(data: MovieLensData, progress: ImportProgress | None) -> tuple[int, i
 
     upsert_frame(
         Genre._meta.db_table,
-        pd.DataFrame({"name": list(data.genres)}),
+        pd.DataFrame({"name": list(release.genres)}),
         key=["name"],
     )
-    genre_ids = dict(Genre.objects.filter(name__in=data.genres).values_list("name", "id"))
+    genre_ids = dict(Genre.objects.filter(name__in=release.genres).values_list("name", "id"))
 
-    movies = data.movies
+    movies = release.movies
     upsert_frame(
         Movie._meta.db_table,
         movies.drop(columns="genres").assign(
@@ -195,27 +218,58 @@ def _write(data: MovieLensData, progress: ImportProgress | None) -> tuple[int, i
         key=["id"],
         on_batch=stage("movies", len(movies)),
     )
-    upsert_frame(
-        Viewer._meta.db_table,
-        data.viewers,
-        key=["id"],
-        on_batch=stage("viewers", len(data.viewers)),
-    )
+    if len(release.viewers):
+        upsert_frame(
+            Viewer._meta.db_table,
+            release.viewers,
+            key=["id"],
+            on_batch=stage("viewers", len(release.viewers)),
+        )
     _replace_movie_genres(movies, genre_ids)
-
-    ratings = data.ratings.rename(columns={"timestamp": "rated_at"})
-    counts = upsert_frame(
-        Rating._meta.db_table,
-        ratings,
-        key=["viewer_id", "movie_id"],
-        epoch_columns=["rated_at"],
-        on_batch=stage("ratings", len(ratings)),
-    )
-    if counts.created or counts.updated:
+    seen_viewers = [_implied_viewers(release.tags["viewer_id"])]
+    if len(release.tags):
+        upsert_frame(
+            Tag._meta.db_table,
+            release.tags.rename(columns={"timestamp": "tagged_at"}),
+            key=["movie_id", "viewer_id", "text"],
+            epoch_columns=["tagged_at"],
+        )
+    written = _write_ratings(release, stage("ratings", release.ratings_expected), seen_viewers)
+    if written.created or written.updated:
         # Bulk writes go around rating_upsert; a load that changed anything is rare
         # enough to simply invalidate every viewer's cached answers.
         viewer_histories_changed(viewer_ids=None)
-    return counts.created, counts.updated
+    return written
+
+
+def _write_ratings(
+    release: MovieLensRelease, advance: Callable[[int], None] | None, seen: list[np.ndarray]
+) -> _Written:
+    """Write the ratings chunk by chunk, as they are read (memory stays bounded)."""
+    created = updated = read = 0
+    for chunk in release.rating_chunks:
+        seen.append(_implied_viewers(chunk["viewer_id"]))
+        ratings = chunk.rename(columns={"timestamp": "rated_at"})
+        counts = upsert_frame(
+            Rating._meta.db_table,
+            ratings,
+            key=["viewer_id", "movie_id"],
+            epoch_columns=["rated_at"],
+            on_batch=advance,
+        )
+        created, updated = created + counts.created, updated + counts.updated
+        read += len(chunk)
+    viewers = len(release.viewers) or len(np.unique(np.concatenate(seen)))
+    return _Written(viewers=viewers, ratings=read, created=created, updated=updated)
+
+
+def _implied_viewers(viewer_ids: pd.Series) -> np.ndarray:
+    """Create the viewers a release names only in its ratings or tags (no demographics);
+    viewers already stored keep theirs. Returns the distinct ids."""
+    distinct = np.unique(viewer_ids.to_numpy(dtype=np.int64))
+    if len(distinct):
+        upsert_frame(Viewer._meta.db_table, pd.DataFrame({"id": distinct}), key=["id"])
+    return distinct
 
 
 def _replace_movie_genres(movies: pd.DataFrame, genre_ids: dict[str, int]) -> None:

@@ -44,6 +44,19 @@ class MovieLensData:
     ratings: pd.DataFrame
     checksum: str
 
+    def as_release(self) -> MovieLensRelease:
+        """The same data as a :class:`MovieLensRelease` (ratings in one chunk, no tags)."""
+        return MovieLensRelease(
+            "ml-100k",
+            self.genres,
+            self.movies,
+            self.viewers,
+            no_tags(),
+            iter([self.ratings]),
+            lambda: self.checksum,
+            len(self.ratings),
+        )
+
 
 @dataclass(frozen=True)
 class MovieLensRelease:
@@ -55,7 +68,7 @@ class MovieLensRelease:
     ``timestamp``. ``rating_chunks`` yields frames of ``viewer_id``, ``movie_id``, ``score``
     (stars, float), ``timestamp``, each validated with its file's line numbers as index;
     it can be consumed once, and raises :class:`DataFormatError` at the first bad line.
-    ``files.checksum`` covers everything once the chunks are consumed.
+    ``checksum()`` covers every file once the chunks are consumed.
     """
 
     layout: str
@@ -64,7 +77,21 @@ class MovieLensRelease:
     viewers: pd.DataFrame
     tags: pd.DataFrame
     rating_chunks: Iterator[pd.DataFrame]
-    files: SourceFiles
+    checksum: Callable[[], str]
+    #: How many ratings the chunks hold, when known before reading them (for progress).
+    ratings_expected: int | None = None
+
+
+def no_tags() -> pd.DataFrame:
+    """The tag frame of a release without tags."""
+    return pd.DataFrame(
+        {
+            "viewer_id": pd.Series(dtype="int64"),
+            "movie_id": pd.Series(dtype="int64"),
+            "text": pd.Series(dtype=object),
+            "timestamp": pd.Series(dtype="int64"),
+        }
+    )
 
 
 class SourceFiles:

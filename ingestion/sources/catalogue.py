@@ -81,17 +81,6 @@ def parse_tags(table: pd.DataFrame, name: str, movie_ids: frozenset[int]) -> pd.
     return tags.drop_duplicates(["viewer_id", "movie_id", "text"], keep="last").sort_index()
 
 
-def no_tags() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "viewer_id": pd.Series(dtype="int64"),
-            "movie_id": pd.Series(dtype="int64"),
-            "text": pd.Series(dtype=object),
-            "timestamp": pd.Series(dtype="int64"),
-        }
-    )
-
-
 def no_viewers() -> pd.DataFrame:
     """The viewer frame of a release without a user file."""
     return pd.DataFrame(columns=["id", "age", "gender", "occupation", "zip_code"])

@@ -22,7 +22,7 @@ from common.ids import MAX_ID
 from .base import DataFormatError, SourceFiles
 from .parsing import MAX_TIMESTAMP, check_known_ids, integer_column
 
-RATING_CHUNK_ROWS = 500_000
+RATING_CHUNK_ROWS = 1_000_000
 MIN_STARS = 0.5
 MAX_STARS = 5.0
 _RATING_COLUMNS = ("viewer_id", "movie_id", "score", "timestamp")
@@ -81,7 +81,7 @@ def rating_chunks(
     header: tuple[str, ...] | None,
     movie_ids: frozenset[int],
     viewer_ids: frozenset[int] | None,
-    chunk_rows: int = RATING_CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Validated chunks of a rating file (user, movie, stars, unix time per line).
 
@@ -121,7 +121,7 @@ def _raw_chunks(
             keep_default_na=False,
             na_values=[],
             skip_blank_lines=False,
-            chunksize=chunk_rows,
+            chunksize=chunk_rows or RATING_CHUNK_ROWS,
             engine="c",
         )
         for chunk in reader:

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .base import DataFormatError, MovieLensRelease, SourceFiles, folder_files, open_zip, zip_files
-from .catalogue import no_tags
 from .grouplens import read_grouplens_files
 from .movielens_csv import read_csv_release
 from .movielens_dat import read_dat_release
@@ -60,10 +59,7 @@ def _read(
         return read_csv_release(files, **known)
     if marker == "ratings.dat":
         return read_dat_release(files, **known)
-    data = read_grouplens_files(files, **known)
-    return MovieLensRelease(
-        "ml-100k", data.genres, data.movies, data.viewers, no_tags(), iter([data.ratings]), files
-    )
+    return read_grouplens_files(files, **known).as_release()
 
 
 def _marker_in_folder(folder: Path) -> str:

@@ -14,8 +14,8 @@ import pandas as pd
 
 from common.ids import MAX_ID
 
-from .base import DataFormatError, MovieLensRelease, SourceFiles
-from .catalogue import no_tags, no_viewers, parse_movies, parse_tags
+from .base import DataFormatError, MovieLensRelease, SourceFiles, no_tags
+from .catalogue import no_viewers, parse_movies, parse_tags
 from .chunks import parser_error, rating_chunks
 from .parsing import check_known_ids, check_unique_ids, decode_text, integer_column
 
@@ -47,7 +47,9 @@ def read_csv_release(
     chunks = rating_chunks(
         files, "ratings.csv", sep=",", header=RATINGS_HEADER, movie_ids=movie_ids, viewer_ids=None
     )
-    return MovieLensRelease("csv", genres, movies, no_viewers(), tags, chunks, files)
+    return MovieLensRelease(
+        "csv", genres, movies, no_viewers(), tags, chunks, lambda: files.checksum
+    )
 
 
 def read_csv_table(files: SourceFiles, member: str, header: tuple[str, ...]) -> pd.DataFrame:

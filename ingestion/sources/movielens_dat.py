@@ -12,8 +12,8 @@ import pandas as pd
 
 from common.ids import MAX_ID
 
-from .base import DataFormatError, MovieLensRelease, SourceFiles
-from .catalogue import no_tags, no_viewers, parse_movies, parse_tags
+from .base import DataFormatError, MovieLensRelease, SourceFiles, no_tags
+from .catalogue import no_viewers, parse_movies, parse_tags
 from .chunks import rating_chunks
 from .parsing import GENDERS, check_unique_ids, integer_column, read_table, text_column
 
@@ -53,7 +53,7 @@ def read_dat_release(
     chunks = rating_chunks(
         files, "ratings.dat", sep="::", header=None, movie_ids=movie_ids, viewer_ids=viewer_ids
     )
-    return MovieLensRelease(layout, genres, movies, viewers, tags, chunks, files)
+    return MovieLensRelease(layout, genres, movies, viewers, tags, chunks, lambda: files.checksum)
 
 
 def parse_users_dat(files: SourceFiles) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from movielens_releases import (
     zip_release,
 )
 
-from ingestion.sources.base import DataFormatError, MovieLensRelease
+from ingestion.sources.base import DataFormatError, MovieLensRelease, folder_files
 from ingestion.sources.chunks import DoubleColonAsTab, rating_chunks
 from ingestion.sources.layout import open_release
 
@@ -75,7 +75,7 @@ def test_every_layout_reads_from_folder_and_zip(tmp_path: Path, layout: str, pac
     assert release.layout == layout
     assert ratings.index.min() == (2 if layout == "csv" else 1)
     assert list(ratings.columns) == ["viewer_id", "movie_id", "score", "timestamp"]
-    assert release.files.checksum == read_all(folder)[0].files.checksum
+    assert release.checksum() == read_all(folder)[0].checksum()
 
 
 def test_ml1m_users_carry_age_and_occupation_codes_and_latin1_titles(tmp_path: Path) -> None:
@@ -217,21 +217,19 @@ def test_ratings_are_validated_in_chunks_with_absolute_line_numbers(tmp_path: Pa
         tmp_path / "ml-25m",
         **{"ratings.csv": [*CSV_RATINGS, "2,11,4.0,1", "2,193609,6.0,1"]},
     )
-    with open_release(folder) as release:
-        chunks = rating_chunks(
-            release.files,
-            "ratings.csv",
-            sep=",",
-            header=("userId", "movieId", "rating", "timestamp"),
-            movie_ids=frozenset(release.movies["id"]),
-            viewer_ids=None,
-            chunk_rows=3,
-        )
-        first = next(chunks)
-        assert first.index.tolist() == [2, 3, 4]
-        assert next(chunks).index.tolist() == [5, 6, 7]
-        with pytest.raises(DataFormatError, match=r"ratings\.csv line 10: rating 6"):
-            list(chunks)
+    chunks = rating_chunks(
+        folder_files(folder),
+        "ratings.csv",
+        sep=",",
+        header=("userId", "movieId", "rating", "timestamp"),
+        movie_ids=frozenset({1, 11, 131262, 149532, 193609}),
+        viewer_ids=None,
+        chunk_rows=3,
+    )
+    assert next(chunks).index.tolist() == [2, 3, 4]
+    assert next(chunks).index.tolist() == [5, 6, 7]
+    with pytest.raises(DataFormatError, match=r"ratings\.csv line 10: rating 6"):
+        list(chunks)
 
 
 def test_double_colons_split_across_reads_become_one_tab() -> None:

@@ -22,10 +22,10 @@ class TqdmProgress:
         self._stream = stream
         self._bar: tqdm | None = None
 
-    def begin(self, stage: str, total: int) -> None:
+    def begin(self, stage: str, total: int | None) -> None:
         self.close()
         self._bar = tqdm(
-            total=total,
+            total=total or None,
             desc=f"{stage:>8}",
             unit=" rows",
             unit_scale=True,
