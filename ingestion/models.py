@@ -110,7 +110,7 @@ class Rating(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.viewer_id} → {self.movie_id}: {self.score}"
+        return f"{self.viewer_id} → {self.movie_id}: {self.score:g}"
 
 
 class Tag(models.Model):

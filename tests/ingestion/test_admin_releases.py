@@ -1,0 +1,50 @@
+"""The admin on a later release: links and tags on the movie page, half-star ratings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from movielens_releases import write_csv_release
+
+from ingestion.models import Rating, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def csv_data(tmp_path: Path) -> None:
+    call_command("loadmovielens", str(write_csv_release(tmp_path / "ml-25m")), stdout=None)
+
+
+def test_movie_page_links_imdb_and_tmdb_and_shows_tags(staff_client, csv_data) -> None:
+    page = staff_client.get(reverse("admin:ingestion_movie_change", args=[11])).content.decode()
+
+    assert 'href="https://www.imdb.com/title/tt0112346/"' in page
+    assert 'href="https://www.themoviedb.org/movie/9087"' in page
+    assert "politics, romance (1)" in page
+
+
+def test_tags_have_their_own_list(staff_client, csv_data) -> None:
+    response = staff_client.get(reverse("admin:ingestion_tag_changelist"), {"q": "Paris"})
+
+    assert response.status_code == 200
+    assert [tag.text for tag in response.context["cl"].result_list] == ["Paris"]
+    tag = Tag.objects.get(text="Paris")
+    assert staff_client.get(reverse("admin:ingestion_tag_change", args=[tag.pk])).status_code == 200
+
+
+def test_a_half_star_rating_is_edited_in_the_admin(staff_client, csv_data) -> None:
+    rating = Rating.objects.get(viewer_id=1, movie_id=11)
+    url = reverse("admin:ingestion_rating_change", args=[rating.pk])
+    assert 'value="3.5" selected' in staff_client.get(url).content.decode()
+
+    response = staff_client.post(
+        url, {"score": "4.5", "rated_at_0": "2000-07-30", "rated_at_1": "18:00:47"}
+    )
+
+    assert response.status_code == 302, response.content
+    rating.refresh_from_db()
+    assert rating.score == 4.5
