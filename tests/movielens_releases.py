@@ -7,6 +7,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from ingestion.models import Genre, Movie, Rating, Tag, Viewer
+
 ML1M_MOVIES = [
     "1::Toy Story (1995)::Animation|Children's|Comedy",
     "2::Jumanji (1995)::Adventure|Children's|Fantasy",
@@ -114,3 +116,15 @@ def zip_release(folder: Path, archive: Path) -> Path:
         for member in sorted(folder.iterdir()):
             out.write(member, f"{folder.name}/{member.name}")
     return archive
+
+
+def database_snapshot() -> dict[str, list]:
+    """Everything a loader may write, in a comparable form."""
+    return {
+        "genres": list(Genre.objects.order_by("id").values_list()),
+        "movies": list(Movie.objects.order_by("id").values_list()),
+        "movie_genres": list(Movie.genres.through.objects.order_by("id").values_list()),
+        "viewers": list(Viewer.objects.order_by("id").values_list()),
+        "ratings": list(Rating.objects.order_by("id").values_list()),
+        "tags": list(Tag.objects.order_by("id").values_list()),
+    }

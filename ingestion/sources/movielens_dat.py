@@ -15,7 +15,7 @@ from common.ids import MAX_ID
 from .base import DataFormatError, MovieLensRelease, SourceFiles, no_tags
 from .catalogue import no_viewers, parse_movies, parse_tags
 from .chunks import rating_chunks
-from .parsing import GENDERS, check_unique_ids, integer_column, read_table, text_column
+from .parsing import check_unique_ids, gender_column, integer_column, read_table, text_column
 
 #: ml-1m's README: users give an age bracket, stored as its code (the bracket's first year;
 #: 1 is "under 18").
@@ -62,11 +62,6 @@ def parse_users_dat(files: SourceFiles) -> pd.DataFrame:
     table = read_table(files, "users.dat", sep="::", fields=5, encoding=ENCODINGS, header=False)
     ids = integer_column(table[0], name, "user id", low=1, high=MAX_ID)
     check_unique_ids(ids, name, "user id")
-    gender = table[1].str.strip()
-    wrong_gender = ~gender.isin(GENDERS)
-    if wrong_gender.any():
-        line = int(wrong_gender.idxmax())
-        raise DataFormatError(name, line, f"gender {gender[line]!r} is not M or F")
     ages = integer_column(table[2], name, "age code", low=1, high=56)
     wrong_age = ~ages.isin(AGE_CODES)
     if wrong_age.any():
@@ -80,7 +75,7 @@ def parse_users_dat(files: SourceFiles) -> pd.DataFrame:
         {
             "id": ids.astype("int64"),
             "age": ages.astype("int64"),
-            "gender": gender,
+            "gender": gender_column(table[1], name),
             "occupation": occupations.map(lambda code: OCCUPATIONS[code]),
             "zip_code": text_column(table[4], name, "zip code", max_length=16),
         },

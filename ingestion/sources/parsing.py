@@ -179,22 +179,27 @@ def date_column(values: pd.Series, name: str, what: str) -> pd.Series:
     )
 
 
+def gender_column(values: pd.Series, name: str) -> pd.Series:
+    """``M`` or ``F`` on every line."""
+    gender = values.str.strip()
+    wrong = ~gender.isin(GENDERS)
+    if wrong.any():
+        line = int(wrong.idxmax())
+        raise DataFormatError(name, line, f"gender {gender[line]!r} is not M or F")
+    return gender
+
+
 def parse_viewers(files: SourceFiles, member: str, *, sep: str, header: bool) -> pd.DataFrame:
     """The viewer file: id, age, gender, occupation, zip code (both layouts)."""
     name = files.name(member)
     table = read_table(files, member, sep=sep, fields=5, encoding="latin-1", header=header)
     ids = integer_column(table[0], name, "user id", low=1, high=MAX_ID)
     check_unique_ids(ids, name, "user id")
-    gender = table[2].str.strip()
-    wrong_gender = ~gender.isin(GENDERS)
-    if wrong_gender.any():
-        line = int(wrong_gender.idxmax())
-        raise DataFormatError(name, line, f"gender {gender[line]!r} is not M or F")
     return pd.DataFrame(
         {
             "id": ids.astype("int64"),
             "age": integer_column(table[1], name, "age", low=0, high=MAX_AGE).astype("int64"),
-            "gender": gender,
+            "gender": gender_column(table[2], name),
             "occupation": text_column(table[3], name, "occupation", max_length=TEXT_MAX_LENGTH),
             "zip_code": text_column(table[4], name, "zip code", max_length=16),
         },

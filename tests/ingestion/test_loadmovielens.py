@@ -13,6 +13,7 @@ from movielens_files import write_grouplens
 from movielens_releases import (
     CSV_RATINGS,
     ML10M_RATINGS,
+    database_snapshot,
     write_csv_release,
     write_ml1m,
     write_ml10m,
@@ -29,17 +30,6 @@ def load(path: Path) -> str:
     out = StringIO()
     call_command("loadmovielens", str(path), stdout=out, stderr=StringIO())
     return out.getvalue()
-
-
-def snapshot() -> dict[str, list]:
-    return {
-        "genres": list(Genre.objects.order_by("id").values_list()),
-        "movies": list(Movie.objects.order_by("id").values_list()),
-        "movie_genres": list(Movie.genres.through.objects.order_by("id").values_list()),
-        "viewers": list(Viewer.objects.order_by("id").values_list()),
-        "ratings": list(Rating.objects.order_by("id").values_list()),
-        "tags": list(Tag.objects.order_by("id").values_list()),
-    }
 
 
 def stars() -> list[tuple[int, int, float]]:
@@ -79,9 +69,9 @@ def test_every_layout_loads_exactly_and_reloads_idempotently(
     assert (record.viewers_read, record.ratings_read) == (n_viewers, n_ratings)
     assert len(record.checksum) == 64
 
-    before = snapshot()
+    before = database_snapshot()
     assert f"{n_ratings} ratings (0 new, 0 updated)" in load(path)
-    assert snapshot() == before
+    assert database_snapshot() == before
 
 
 def test_half_stars_links_and_tags_are_stored_exactly(tmp_path: Path) -> None:
@@ -115,7 +105,7 @@ def test_ml1m_demographics_are_decoded(tmp_path: Path) -> None:
 
 def test_a_bad_line_stops_the_load_and_changes_nothing(tmp_path: Path) -> None:
     load(write_ml10m(tmp_path / "ml-10M100K"))
-    before = snapshot()
+    before = database_snapshot()
     bad = write_ml10m(
         tmp_path / "bad" / "ml-10M100K",
         **{"ratings.dat": ["1::1::4.5::838985046", *ML10M_RATINGS[1:], "9::2::5.5::1"]},
@@ -127,7 +117,7 @@ def test_a_bad_line_stops_the_load_and_changes_nothing(tmp_path: Path) -> None:
     assert str(caught.value) == (
         "loadmovielens failed: ratings.dat line 6: rating 5.5 is outside 0.5–5.0"
     )
-    assert snapshot() == before
+    assert database_snapshot() == before
     failed = DatasetImport.objects.order_by("-id").first()
     assert failed.status == "failed" and "ratings.dat line 6" in failed.error_message
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from ingestion.management.commands.loadml100k import TqdmProgress
+from ingestion.management.commands.loadml100k import loaded_counts, run_import
 from ingestion.models import DatasetImport
-from ingestion.services import DatasetImportError, movielens_import
 
 
 class Command(BaseCommand):
@@ -24,20 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("path", type=Path, help="The release's folder or zip file.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        progress = TqdmProgress(sys.stderr)
-        try:
-            record = movielens_import(
-                source=DatasetImport.Source.RELEASE, path=options["path"], progress=progress
-            )
-        except DatasetImportError as exc:
-            raise CommandError(f"loadmovielens failed: {exc}") from None
-        finally:
-            progress.close()
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Loaded {record.location}: {record.genres_read} genres, "
-                f"{record.movies_read:,} movies, {record.viewers_read:,} viewers, "
-                f"{record.ratings_read:,} ratings ({record.ratings_created:,} new, "
-                f"{record.ratings_updated:,} updated) in {record.seconds:.1f} s"
-            )
+        record = run_import(
+            "loadmovielens", source=DatasetImport.Source.RELEASE, path=options["path"]
         )
+        self.stdout.write(self.style.SUCCESS(f"Loaded {record.location}: {loaded_counts(record)}"))
