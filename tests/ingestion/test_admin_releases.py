@@ -48,3 +48,19 @@ def test_a_half_star_rating_is_edited_in_the_admin(staff_client, csv_data) -> No
     assert response.status_code == 302, response.content
     rating.refresh_from_db()
     assert rating.score == 4.5
+
+
+def test_the_dashboard_histogram_shows_half_stars_when_the_data_has_them(csv_data) -> None:
+    from ingestion.selectors import data_overview
+
+    histogram = data_overview().score_histogram
+
+    assert list(histogram) == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
+    assert (histogram[0.5], histogram[3.5], histogram[1.0]) == (1, 1, 0)
+
+
+def test_the_movie_api_links_imdb_and_tmdb(client, csv_data) -> None:
+    movie = client.get("/api/movies/1/").json()
+
+    assert movie["imdb_url"] == "https://www.imdb.com/title/tt0114709/"
+    assert movie["tmdb_url"] == "https://www.themoviedb.org/movie/862"

@@ -141,3 +141,16 @@ def test_a_path_that_is_no_release_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(CommandError, match="not a MovieLens release"):
         load(tmp_path / "empty")
+
+
+def test_the_real_ml_latest_small_loads_exactly(latest_small_dir: Path) -> None:
+    load(latest_small_dir)
+
+    assert (Viewer.objects.count(), Movie.objects.count(), Rating.objects.count()) == (
+        610,
+        9_742,
+        100_836,
+    )
+    assert Tag.objects.count() == 3_683
+    assert Rating.objects.filter(score=3.5).count() == 13_136
+    assert Movie.objects.filter(tmdb_id=None).count() == 8

@@ -4,7 +4,6 @@ folder and zip, and one-line errors naming file, line and problem."""
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,22 +26,6 @@ from movielens_releases import (
 from ingestion.sources.base import DataFormatError, MovieLensRelease, folder_files
 from ingestion.sources.chunks import DoubleColonAsTab, rating_chunks
 from ingestion.sources.layout import open_release
-
-REPO = Path(__file__).resolve().parents[2]
-_LATEST_SMALL_CANDIDATES = [
-    os.environ.get("VIDEOREC_TEST_DATA_LATEST_SMALL", ""),
-    str(REPO.parent / "shared" / "data" / "ml-latest-small"),
-    "/work/shared/data/ml-latest-small",
-]
-
-
-@pytest.fixture(scope="session")
-def latest_small_dir() -> Path:
-    """GroupLens' real ml-latest-small (read-only); the test skips without it."""
-    for candidate in filter(None, _LATEST_SMALL_CANDIDATES):
-        if (Path(candidate) / "ratings.csv").is_file():
-            return Path(candidate)
-    pytest.skip("ml-latest-small not found; set VIDEOREC_TEST_DATA_LATEST_SMALL")
 
 
 def read_all(path: Path) -> tuple[MovieLensRelease, pd.DataFrame]:
