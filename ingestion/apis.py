@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import (
@@ -26,23 +28,36 @@ from .models import MAX_SCORE, MIN_SCORE, SCORES, Movie, Rating, Viewer
 from .services import UnknownMovie, rating_upsert
 
 
+class StarsField(serializers.FloatField):
+    """A rating in stars: 0.5–5.0 in half-star steps. JSON ``true`` is not a number here
+    (Python would read it as 1.0); DRF already refuses NaN and infinities."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=MIN_SCORE, max_value=MAX_SCORE, **kwargs)
+        # After the range checks, so that 6 is "too high" rather than "off the steps".
+        self.validators.append(self._half_star_step)
+
+    def to_internal_value(self, data: object) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+    @staticmethod
+    def _half_star_step(value: float) -> None:
+        if MIN_SCORE <= value <= MAX_SCORE and value not in SCORES:
+            raise serializers.ValidationError("Ratings go in half-star steps: 0.5, 1, … 5.")
+
+
 class RatingCreateApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class RatingInputSerializer(serializers.Serializer):
         user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         item_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-        rating = serializers.FloatField(
-            min_value=MIN_SCORE,
-            max_value=MAX_SCORE,
+        rating = StarsField(
             help_text="Stars, 0.5–5.0 in half-star steps (3.5 is kept as 3.5).",
         )
         rated_at = serializers.DateTimeField(required=False)
-
-        def validate_rating(self, value: float) -> float:
-            if value not in SCORES:
-                raise serializers.ValidationError("Ratings go in half-star steps: 0.5, 1, … 5.")
-            return value
 
     class RatingSerializer(serializers.Serializer):
         user_id = serializers.IntegerField(source="viewer_id")
