@@ -98,14 +98,17 @@ def rating_chunks(
                                  chunk_rows=chunk_rows):  # fmt: skip
             ratings = _validated(chunk, name, movie_ids, viewer_ids)
             keys.append(_pair_keys(ratings))
-            lines.append(ratings.index.to_numpy(dtype=np.int64))
+            lines.append(ratings.index.to_numpy(dtype=np.int32))
             # Within a chunk now (one database statement must not see a pair twice),
             # across chunks once the file is read.
             _refuse_repeated_pairs(keys[-1], lines[-1], name)
             yield ratings
     if not keys:
         raise DataFormatError(name, None, "holds no ratings")
-    _refuse_repeated_pairs(np.concatenate(keys), np.concatenate(lines), name)
+    all_keys, all_lines = np.concatenate(keys), np.concatenate(lines)
+    keys.clear()
+    lines.clear()
+    _refuse_repeated_pairs(all_keys, all_lines, name)
 
 
 def _raw_chunks(
@@ -185,10 +188,16 @@ def _pair_keys(ratings: pd.DataFrame) -> np.ndarray:
 
 
 def _refuse_repeated_pairs(keys: np.ndarray, lines: np.ndarray, name: str) -> None:
+    ordered = np.sort(keys)
+    repeated_keys = ordered[1:][ordered[1:] == ordered[:-1]]
+    del ordered
+    if repeated_keys.size == 0:
+        return
+    # The error path: only the repeated pairs are sorted with their lines.
+    involved = np.isin(keys, repeated_keys)
+    keys, lines = keys[involved], lines[involved]
     order = np.argsort(keys, kind="stable")
     repeated = np.flatnonzero(keys[order][1:] == keys[order][:-1])
-    if repeated.size == 0:
-        return
     # Of all repeats, report the one whose second line comes first in the file.
     second = lines[order][repeated + 1]
     pick = int(np.argmin(second))
