@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Avg, BigIntegerField, Count, FloatField, Func, QuerySet, Sum, Value
 from django.db.models.functions import Cast, TruncMonth
 
-from .models import SCORES, Genre, Movie, Rating, Viewer
+from .models import SCORES, Genre, Movie, Rating, Tag, Viewer
 
 COUNTS_CACHE_KEY = "ingestion:dataset-counts"
 COUNTS_CACHE_SECONDS = 30
@@ -175,6 +175,18 @@ def movies_frame() -> pd.DataFrame:
     movies["year"] = movies["year"].astype("float64")
     movies["genres"] = [tuple(sorted(genres.get(i, ()))) for i in movies["item_id"]]
     return movies
+
+
+def movie_tags_frame() -> pd.DataFrame:
+    """Tags as a content feature: ``item_id``, ``tag``, ``n_viewers`` (how many viewers
+    gave the movie that tag). Empty when the loaded release has no tags."""
+    rows = (
+        Tag.objects.order_by()
+        .values_list("movie_id", "text")
+        .annotate(n=Count("viewer_id", distinct=True))
+        .order_by("movie_id", "text")
+    )
+    return pd.DataFrame(list(rows), columns=["item_id", "tag", "n_viewers"])
 
 
 def viewers_frame() -> pd.DataFrame:

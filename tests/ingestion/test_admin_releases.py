@@ -64,3 +64,15 @@ def test_the_movie_api_links_imdb_and_tmdb(client, csv_data) -> None:
 
     assert movie["imdb_url"] == "https://www.imdb.com/title/tt0114709/"
     assert movie["tmdb_url"] == "https://www.themoviedb.org/movie/862"
+
+
+def test_tags_are_available_as_a_content_feature(csv_data) -> None:
+    from ingestion.selectors import movie_tags_frame
+
+    tags = movie_tags_frame()
+
+    assert tags.values.tolist() == [
+        [1, "funny", 1],
+        [11, "politics, romance", 1],
+        [193609, "Paris", 1],
+    ]
