@@ -9,9 +9,9 @@ from django.db.models import Avg, Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from .models import DatasetImport, Genre, Movie, Rating, Viewer
+from .models import DatasetImport, Genre, Movie, Rating, Tag, Viewer
 from .services import movies_delete, ratings_delete, viewer_histories_changed
 
 
@@ -67,6 +67,9 @@ class MovieAdmin(admin.ModelAdmin):
     list_per_page = 50
     ordering = ["id"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    readonly_fields = ["pages", "top_tags"]
+    #: A movie of ml-25m can carry thousands of tags: its page shows the most used ones.
+    top_tag_count = 30
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Movie]:
         return (
@@ -81,6 +84,26 @@ class MovieAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Movie]) -> None:
         movies_delete(movies=queryset)
+
+    @admin.display(description="IMDb / TMDb")
+    def pages(self, movie: Movie) -> str:
+        links = [
+            (url, label)
+            for url, label in ((movie.imdb_page, "IMDb"), (movie.tmdb_page, "TMDb"))
+            if url
+        ]
+        return format_html_join(" · ", '<a href="{}" rel="noopener">{}</a>', links) or "–"
+
+    @admin.display(description="tags (most used)")
+    def top_tags(self, movie: Movie) -> str:
+        counts = (
+            Tag.objects.filter(movie=movie)
+            .values("text")
+            .annotate(n=Count("id"))
+            .order_by("-n", "text")[: self.top_tag_count]
+        )
+        rows = [(row["text"], row["n"]) for row in counts]
+        return format_html_join(", ", "{} ({})", rows) or "–"
 
     @admin.display(description="genres")
     def genre_names(self, movie: Movie) -> str:
@@ -137,6 +160,18 @@ class RatingAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Rating]) -> None:
         ratings_delete(ratings=queryset)
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["id", "movie", "viewer", "text", "tagged_at"]
+    list_select_related = ["movie", "viewer"]
+    search_fields = ["text", "=movie__id", "=viewer__id"]
+    autocomplete_fields = ["viewer", "movie"]
+    ordering = ["-id"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
 
 
 @admin.register(DatasetImport)

@@ -36,7 +36,7 @@ from common.api.schema import (
 )
 from common.ids import MAX_ID
 
-from .models import MAX_SCORE, MIN_SCORE, Movie, Rating, Viewer
+from .models import MAX_SCORE, MIN_SCORE, SCORES, Movie, Rating, Viewer
 from .permissions import (
     INGESTION_CLIENT_GROUP,
     RatingWritePermission,
@@ -46,13 +46,35 @@ from .permissions import (
 from .services import InvalidRatingTime, UnknownMovie, ViewerCreationRefused, rating_upsert
 
 
+class StarsField(serializers.FloatField):
+    """A rating in stars: 0.5–5.0 in half-star steps. JSON ``true`` is not a number here
+    (Python would read it as 1.0); DRF already refuses NaN and infinities."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=MIN_SCORE, max_value=MAX_SCORE, **kwargs)
+        # After the range checks, so that 6 is "too high" rather than "off the steps".
+        self.validators.append(self._half_star_step)
+
+    def to_internal_value(self, data: object) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+    @staticmethod
+    def _half_star_step(value: float) -> None:
+        if MIN_SCORE <= value <= MAX_SCORE and value not in SCORES:
+            raise serializers.ValidationError("Ratings go in half-star steps: 0.5, 1, … 5.")
+
+
 class RatingCreateApi(APIView):
     permission_classes = [RatingWritePermission]
 
     class RatingInputSerializer(serializers.Serializer):
         user_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
         item_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-        rating = serializers.IntegerField(min_value=MIN_SCORE, max_value=MAX_SCORE)
+        rating = StarsField(
+            help_text="Stars, 0.5–5.0 in half-star steps (3.5 is kept as 3.5).",
+        )
         rated_at = FormDateTimeField(
             required=False,
             help_text="From 1970 to now (a few minutes of clock skew allowed); outside that "
@@ -62,7 +84,7 @@ class RatingCreateApi(APIView):
     class RatingSerializer(serializers.Serializer):
         user_id = serializers.IntegerField(source="viewer_id")
         item_id = serializers.IntegerField(source="movie_id")
-        rating = serializers.IntegerField(source="score")
+        rating = serializers.FloatField(source="score")
         rated_at = serializers.DateTimeField()
 
     @extend_schema(
@@ -141,10 +163,12 @@ for _status in (200, 201):
 class MovieSerializer(serializers.ModelSerializer):
     item_id = serializers.IntegerField(source="id")
     genres = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    imdb_url = serializers.CharField(source="imdb_page", read_only=True)
+    tmdb_url = serializers.CharField(source="tmdb_page", read_only=True)
 
     class Meta:
         model = Movie
-        fields = ["item_id", "title", "year", "release_date", "imdb_url", "genres"]
+        fields = ["item_id", "title", "year", "release_date", "imdb_url", "tmdb_url", "genres"]
 
 
 #: ``Movie.year`` is a PositiveSmallIntegerField: its range on every database backend.
@@ -215,7 +239,7 @@ class MovieViewSet(viewsets.ReadOnlyModelViewSet):
 class ViewerRatingSerializer(serializers.ModelSerializer):
     item_id = serializers.IntegerField(source="movie_id")
     title = serializers.CharField(source="movie.title")
-    rating = serializers.IntegerField(source="score")
+    rating = serializers.FloatField(source="score")
 
     class Meta:
         model = Rating

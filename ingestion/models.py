@@ -8,8 +8,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-MIN_SCORE = 1
-MAX_SCORE = 5
+MIN_SCORE = 0.5
+MAX_SCORE = 5.0
+#: Every score a rating may have: stars in half-star steps (ml-100k and ml-1m use only the
+#: whole ones). A float holds each of them exactly.
+SCORES = tuple(step / 2 for step in range(1, 11))
 
 
 class Genre(models.Model):
@@ -29,6 +32,9 @@ class Movie(models.Model):
     release_date = models.DateField(null=True, blank=True)
     video_release_date = models.DateField(null=True, blank=True)
     imdb_url = models.URLField("IMDb URL", max_length=255, blank=True)
+    # links.csv of the later releases: the pages are built from these ids.
+    imdb_id = models.PositiveIntegerField("IMDb id", null=True, blank=True)
+    tmdb_id = models.PositiveIntegerField("TMDb id", null=True, blank=True)
     genres = models.ManyToManyField(Genre, related_name="movies", blank=True)
 
     class Meta:
@@ -36,6 +42,17 @@ class Movie(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def imdb_page(self) -> str:
+        """The IMDb page: ml-100k's own URL, or the one of the release's IMDb id."""
+        if self.imdb_url or self.imdb_id is None:
+            return self.imdb_url
+        return f"https://www.imdb.com/title/tt{self.imdb_id:07d}/"
+
+    @property
+    def tmdb_page(self) -> str:
+        return "" if self.tmdb_id is None else f"https://www.themoviedb.org/movie/{self.tmdb_id}"
 
 
 class CatalogueVersion(models.Model):
@@ -58,11 +75,12 @@ class Viewer(models.Model):
         FEMALE = "F", "Female"
 
     id = models.PositiveIntegerField(primary_key=True, verbose_name="MovieLens user id")
-    # Blank demographics: viewers created through the API arrive without them.
+    # Blank demographics: viewers created through the API arrive without them, and so do
+    # the viewers of every release after ml-1m (bulk-inserted with their id alone).
     age = models.PositiveSmallIntegerField(null=True, blank=True)
-    gender = models.CharField(max_length=1, choices=Gender.choices, blank=True)
-    occupation = models.CharField(max_length=64, blank=True, db_index=True)
-    zip_code = models.CharField(max_length=16, blank=True)
+    gender = models.CharField(max_length=1, choices=Gender.choices, blank=True, db_default="")
+    occupation = models.CharField(max_length=64, blank=True, db_index=True, db_default="")
+    zip_code = models.CharField(max_length=16, blank=True, db_default="")
     # Part of the key of cached recommendations: a changed history must never be
     # answered from the cache, in any process, without reading the history itself.
     history_version = models.PositiveBigIntegerField(
@@ -86,9 +104,10 @@ class Rating(models.Model):
     movie = models.ForeignKey(
         Movie, on_delete=models.CASCADE, related_name="ratings", db_index=False
     )
-    score = models.PositiveSmallIntegerField(
-        choices=[(value, str(value)) for value in range(MIN_SCORE, MAX_SCORE + 1)],
+    score = models.FloatField(
+        choices=[(value, f"{value:g}") for value in SCORES],
         validators=[MinValueValidator(MIN_SCORE), MaxValueValidator(MAX_SCORE)],
+        help_text="Stars, 0.5–5.0 in half-star steps.",
     )
     rated_at = models.DateTimeField()
 
@@ -96,8 +115,7 @@ class Rating(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["viewer", "movie"], name="rating_one_per_viewer_movie"),
             models.CheckConstraint(
-                condition=Q(score__gte=MIN_SCORE, score__lte=MAX_SCORE),
-                name="rating_score_between_1_and_5",
+                condition=Q(score__in=SCORES), name="rating_score_half_stars_0_5_to_5"
             ),
         ]
         indexes = [
@@ -106,11 +124,30 @@ class Rating(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.viewer_id} → {self.movie_id}: {self.score}"
+        return f"{self.viewer_id} → {self.movie_id}: {self.score:g}"
+
+
+class Tag(models.Model):
+    """A viewer's free-text tag of a movie (``tags.csv`` / ``tags.dat`` of the releases)."""
+
+    viewer = models.ForeignKey(Viewer, on_delete=models.CASCADE, related_name="tags")
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="tags", db_index=False)
+    text = models.CharField(max_length=255)
+    tagged_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["movie", "tagged_at"]
+        constraints = [
+            # Also the index of a movie's tags (its first column).
+            models.UniqueConstraint(fields=["movie", "viewer", "text"], name="tag_once_per_viewer")
+        ]
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class DatasetImport(models.Model):
-    """One attempt of ``loadml100k``, kept whether it succeeded or not."""
+    """One attempt of ``loadml100k`` or ``loadmovielens``, kept whether it succeeded or not."""
 
     class Source(models.TextChoices):
         AUTO = "auto", "Automatic (not resolved)"
@@ -118,6 +155,7 @@ class DatasetImport(models.Model):
         ZIP = "zip", "GroupLens zip"
         GROUPLENS = "grouplens", "GroupLens download"
         PYPI = "pypi", "recbole wheel from PyPI"
+        RELEASE = "release", "MovieLens release (folder or zip)"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

@@ -14,7 +14,15 @@ from django.db import connection
 from django.db.models import Avg, BigIntegerField, Count, FloatField, Func, QuerySet, Sum, Value
 from django.db.models.functions import Cast, TruncMonth
 
-from .models import MAX_SCORE, MIN_SCORE, CatalogueVersion, Genre, Movie, Rating, Viewer
+from .models import (
+    SCORES,
+    CatalogueVersion,
+    Genre,
+    Movie,
+    Rating,
+    Tag,
+    Viewer,
+)
 
 COUNTS_CACHE_KEY = "ingestion:dataset-counts"
 COUNTS_CACHE_SECONDS = 30
@@ -199,9 +207,23 @@ def movies_frame() -> pd.DataFrame:
     return movies
 
 
+def movie_tags_frame() -> pd.DataFrame:
+    """Tags as a content feature: ``item_id``, ``tag``, ``n_viewers`` (how many viewers
+    gave the movie that tag). Empty when the loaded release has no tags."""
+    rows = (
+        Tag.objects.order_by()
+        .values_list("movie_id", "text")
+        .annotate(n=Count("viewer_id", distinct=True))
+        .order_by("movie_id", "text")
+    )
+    return pd.DataFrame(list(rows), columns=["item_id", "tag", "n_viewers"])
+
+
 def viewers_frame() -> pd.DataFrame:
-    """Viewers as a frame: ``user_id``, ``age``, ``gender``, ``occupation``, ``zip_code``."""
-    return pd.DataFrame(
+    """Viewers as a frame: ``user_id``, ``age`` (float), ``gender``, ``occupation``,
+    ``zip_code``; unknown demographics (every release after ml-1m) are NaN / None, so
+    features see them as missing rather than as a category of their own."""
+    viewers = pd.DataFrame(
         list(
             Viewer.objects.order_by("id").values_list(
                 "id", "age", "gender", "occupation", "zip_code"
@@ -209,6 +231,10 @@ def viewers_frame() -> pd.DataFrame:
         ),
         columns=["user_id", "age", "gender", "occupation", "zip_code"],
     )
+    viewers["age"] = viewers["age"].astype("float64")
+    for column in ("gender", "occupation"):
+        viewers[column] = viewers[column].mask(viewers[column] == "", None)
+    return viewers
 
 
 # ---------------------------------------------------------------- the admin's dashboard
@@ -235,8 +261,9 @@ class DataOverview:
     counts: dict[str, int]
     #: (first day of the month, number of ratings), oldest first.
     ratings_per_month: list[tuple[dt.date, int]]
-    #: Number of ratings per score, for every score 1–5.
-    score_histogram: dict[int, int]
+    #: Number of ratings per score: every whole star 1–5, and the half stars too when
+    #: the data has any (ml-100k's chart keeps its five bars).
+    score_histogram: dict[float, int]
     most_rated: list[RatedMovie]
     best_rated: list[RatedMovie]
     best_rated_min_ratings: int
@@ -280,11 +307,16 @@ def _data_overview(*, top: int, min_ratings: int) -> DataOverview:
     return DataOverview(
         counts=dataset_counts(),
         ratings_per_month=[(_as_date(month), n) for month, n in months],
-        score_histogram={score: scores.get(score, 0) for score in range(MIN_SCORE, MAX_SCORE + 1)},
+        score_histogram=_score_histogram(scores),
         most_rated=[RatedMovie(*row) for row in most_rated],
         best_rated=[RatedMovie(*row) for row in best_rated],
         best_rated_min_ratings=min_ratings,
     )
+
+
+def _score_histogram(counts: dict[float, int]) -> dict[float, int]:
+    shown = SCORES if any(score % 1 for score in counts) else [s for s in SCORES if s % 1 == 0]
+    return {score: counts.get(score, 0) for score in shown}
 
 
 def _as_date(value: dt.date | dt.datetime) -> dt.date:

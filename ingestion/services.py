@@ -1,8 +1,8 @@
-"""Loading MovieLens-100k into the database: resolve a source, read it, write it atomically.
+"""Loading MovieLens into the database: resolve a source, read it, write it atomically.
 
-``movielens_import`` is the one entry point; the ``loadml100k`` command only parses
-arguments and prints. Every attempt leaves a ``DatasetImport`` row, and a failed attempt
-leaves the catalogue, viewers and ratings exactly as they were.
+``movielens_import`` is the one entry point; the ``loadml100k`` and ``loadmovielens``
+commands only parse arguments and print. Every attempt leaves a ``DatasetImport`` row,
+and a failed attempt leaves the catalogue, viewers and ratings exactly as they were.
 """
 
 from __future__ import annotations
@@ -10,23 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-import pandas as pd
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from common.bulk import UnsupportedDatabase, upsert_frame
+from common.bulk import UnsupportedDatabase
 
 from . import downloads
-from .models import CatalogueVersion, DatasetImport, Genre, Movie, Rating, Viewer
-from .sources.base import DataFormatError, MovieLensData
+from .models import CatalogueVersion, DatasetImport, Movie, Rating, Viewer
+from .release_writes import ImportProgress, release_write
+from .sources.base import DataFormatError, MovieLensData, MovieLensRelease
 from .sources.grouplens import read_grouplens_folder, read_grouplens_zip
+from .sources.layout import open_release
 from .sources.recbole import RECBOLE_REQUIREMENT, read_recbole_wheel
 
 logger = logging.getLogger(__name__)
@@ -34,15 +35,7 @@ logger = logging.getLogger(__name__)
 Source = DatasetImport.Source
 #: Viewer ids per UPDATE when history versions are bumped.
 VIEWER_IDS_PER_UPDATE = 10_000
-Reader = Callable[..., MovieLensData]
-
-
-class ImportProgress(Protocol):
-    """What a progress display needs from the loader (the command wires tqdm to it)."""
-
-    def begin(self, stage: str, total: int) -> None: ...
-
-    def advance(self, rows: int) -> None: ...
+Reader = Callable[..., AbstractContextManager[MovieLensRelease]]
 
 
 class DatasetImportError(Exception):
@@ -61,6 +54,16 @@ class ResolvedSource:
     reader: Reader
 
 
+def _whole(read: Callable[..., MovieLensData]) -> Reader:
+    """A reader of a whole MovieLens-100k data set, as a release (ratings in one chunk)."""
+
+    @contextmanager
+    def opened(path: Path, **known: frozenset[int]) -> Iterator[MovieLensRelease]:
+        yield read(path, **known).as_release()
+
+    return opened
+
+
 def default_folder() -> Path:
     return Path(settings.VIDEOREC_DATA_DIR) / "ml-100k"
 
@@ -73,29 +76,34 @@ def movielens_source_resolve(*, source: str, path: Path | None = None) -> Resolv
     """Turn the operator's choice into a readable file or folder, downloading if needed.
 
     ``auto`` tries, in order: the ``data/ml-100k`` folder, a cached download, the GroupLens
-    download, and the ``recbole`` wheel from the package index.
+    download, and the ``recbole`` wheel from the package index. ``release`` reads any
+    MovieLens release's folder or zip, its layout told by its files.
     """
     cache = download_cache()
+    if source == Source.RELEASE:
+        if path is None:
+            raise ValueError("the release source needs the path of a folder or zip")
+        return ResolvedSource(Source.RELEASE, str(path), Path(path), open_release)
     if source == Source.PATH:
         folder = Path(path) if path else default_folder()
-        return ResolvedSource(Source.PATH, str(folder), folder, read_grouplens_folder)
+        return ResolvedSource(Source.PATH, str(folder), folder, _whole(read_grouplens_folder))
     if source == Source.ZIP:
         if path is None:
             raise ValueError("the zip source needs the path of ml-100k.zip")
-        return ResolvedSource(Source.ZIP, str(path), Path(path), read_grouplens_zip)
+        return ResolvedSource(Source.ZIP, str(path), Path(path), _whole(read_grouplens_zip))
     if source == Source.GROUPLENS:
         url = settings.VIDEOREC_GROUPLENS_URL
         archive = downloads.download_grouplens_zip(
             cache, url=url, timeout=settings.VIDEOREC_DOWNLOAD_TIMEOUT
         )
-        return ResolvedSource(Source.GROUPLENS, url, archive, read_grouplens_zip)
+        return ResolvedSource(Source.GROUPLENS, url, archive, _whole(read_grouplens_zip))
     if source == Source.PYPI:
         wheel = downloads.download_recbole_wheel(cache)
         return ResolvedSource(
             Source.PYPI,
             f"{RECBOLE_REQUIREMENT} ({wheel})",
             wheel,
-            read_recbole_wheel,
+            _whole(read_recbole_wheel),
         )
     if source != Source.AUTO:
         raise ValueError(f"unknown source {source!r}")
@@ -115,10 +123,11 @@ def movielens_import(
     path: Path | None = None,
     progress: ImportProgress | None = None,
 ) -> DatasetImport:
-    """Load MovieLens-100k from ``source`` in one transaction and record the attempt.
+    """Load MovieLens from ``source`` in one transaction and record the attempt.
 
     Raises :class:`DatasetImportError` with a one-line message when anything is wrong; the
-    database is then unchanged apart from the failed ``DatasetImport`` row.
+    database is then unchanged apart from the failed ``DatasetImport`` row. Big rating
+    files are read while they are written, so the "write" timing includes their reading.
     """
     record = DatasetImport.objects.create(source=source, location=str(path or ""))
     timings: dict[str, float] = {}
@@ -129,22 +138,25 @@ def movielens_import(
         timings["fetch"] = _lap(clock)
 
         clock = time.perf_counter()
-        data = resolved.reader(
-            resolved.path,
-            known_movie_ids=frozenset(Movie.objects.values_list("id", flat=True)),
-            known_viewer_ids=frozenset(Viewer.objects.values_list("id", flat=True)),
-        )
-        record.checksum = data.checksum
-        record.genres_read = len(data.genres)
-        record.movies_read = len(data.movies)
-        record.viewers_read = len(data.viewers)
-        record.ratings_read = len(data.ratings)
-        timings["read"] = _lap(clock)
-
-        clock = time.perf_counter()
-        with transaction.atomic():
-            counts = _write(data, progress)
-        record.ratings_created, record.ratings_updated = counts
+        known = {
+            "known_movie_ids": frozenset(Movie.objects.values_list("id", flat=True)),
+            "known_viewer_ids": frozenset(Viewer.objects.values_list("id", flat=True)),
+        }
+        with resolved.reader(resolved.path, **known) as release, transaction.atomic():
+            record.genres_read, record.movies_read = len(release.genres), len(release.movies)
+            timings["read"] = _lap(clock)
+            clock = time.perf_counter()
+            written = release_write(release, progress)
+            # Bulk writes go around rating_upsert: the viewers whose ratings were really
+            # written get new history versions, nobody else's cached answers change.
+            if written.changed_viewers:
+                viewer_histories_changed(viewer_ids=written.changed_viewers)
+            if written.catalogue_changed:
+                # A movie loaded again after a deletion, or a changed title.
+                catalogue_changed()
+        record.checksum = release.checksum()
+        record.viewers_read, record.ratings_read = written.viewers, written.ratings
+        record.ratings_created, record.ratings_updated = written.created, written.updated
         timings["write"] = _lap(clock)
     except (
         DataFormatError,
@@ -171,89 +183,6 @@ def _finish(
     record.error_message = error
     record.finished_at = timezone.now()
     record.save()
-
-
-def _write(data: MovieLensData, progress: ImportProgress | None) -> tuple[int, int]:
-    def stage(name: str, total: int) -> Callable[[int], None] | None:
-        if progress is None:
-            return None
-        progress.begin(name, total)
-        return progress.advance
-
-    upsert_frame(
-        Genre._meta.db_table,
-        pd.DataFrame({"name": list(data.genres)}),
-        key=["name"],
-    )
-    genre_ids = dict(Genre.objects.filter(name__in=data.genres).values_list("name", "id"))
-
-    movies = data.movies
-    movie_counts = upsert_frame(
-        Movie._meta.db_table,
-        movies.drop(columns="genres").assign(
-            release_date=_iso_dates(movies["release_date"]),
-            video_release_date=_iso_dates(movies["video_release_date"]),
-        ),
-        key=["id"],
-        on_batch=stage("movies", len(movies)),
-    )
-    upsert_frame(
-        Viewer._meta.db_table,
-        data.viewers,
-        key=["id"],
-        on_batch=stage("viewers", len(data.viewers)),
-    )
-    _replace_movie_genres(movies, genre_ids)
-    if movie_counts.created or movie_counts.updated:
-        # A movie loaded again after a deletion, or a changed title, in cached answers.
-        catalogue_changed()
-
-    ratings = data.ratings.rename(columns={"timestamp": "rated_at"})
-    counts = upsert_frame(
-        Rating._meta.db_table,
-        ratings,
-        key=["viewer_id", "movie_id"],
-        epoch_columns=["rated_at"],
-        # A rating changed since the file was written (through the API, the admin) is
-        # newer than the file's row and stays as it is.
-        only_newer="rated_at",
-        report="viewer_id",
-        on_batch=stage("ratings", len(ratings)),
-    )
-    # Bulk writes go around rating_upsert: the viewers whose ratings were really written
-    # get new history versions, nobody else's cached answers are invalidated.
-    if counts.changed:
-        viewer_histories_changed(viewer_ids=counts.changed)
-    return counts.created, counts.updated
-
-
-def _replace_movie_genres(movies: pd.DataFrame, genre_ids: dict[str, int]) -> None:
-    """Make each loaded movie's genres exactly those of the file."""
-    through = Movie.genres.through
-    wanted = (
-        movies[["id", "genres"]]
-        .explode("genres")
-        .dropna()
-        .rename(columns={"id": "movie_id"})
-        .assign(genre_id=lambda f: f["genres"].map(genre_ids).astype("int64"))[
-            ["movie_id", "genre_id"]
-        ]
-    )
-    existing = pd.DataFrame(
-        list(through.objects.values_list("id", "movie_id", "genre_id")),
-        columns=["id", "movie_id", "genre_id"],
-    )
-    stale = existing[existing["movie_id"].isin(movies["id"])].merge(
-        wanted, on=["movie_id", "genre_id"], how="left", indicator=True
-    )
-    stale_ids = stale.loc[stale["_merge"] == "left_only", "id"].tolist()
-    if stale_ids:
-        through.objects.filter(id__in=stale_ids).delete()
-    upsert_frame(through._meta.db_table, wanted, key=["movie_id", "genre_id"])
-
-
-def _iso_dates(values: pd.Series) -> pd.Series:
-    return values.map(lambda day: day.isoformat() if day is not None else None)
 
 
 class UnknownMovie(ValueError):
@@ -324,7 +253,7 @@ def rating_upsert(
     *,
     viewer_id: int,
     movie_id: int,
-    score: int,
+    score: float,
     rated_at: dt.datetime | None = None,
     create_viewer: bool = True,
 ) -> tuple[Rating, bool]:

@@ -28,6 +28,14 @@ _GROUPLENS_CANDIDATES = [
 ]
 
 
+# GroupLens' ml-latest-small (the CSV layout of ml-20m and later), for tests only as well.
+_LATEST_SMALL_CANDIDATES = [
+    os.environ.get("VIDEOREC_TEST_DATA_LATEST_SMALL", ""),
+    str(REPO.parent / "shared" / "data" / "ml-latest-small"),
+    "/work/shared/data/ml-latest-small",
+]
+
+
 def _find_grouplens() -> Path | None:
     for candidate in filter(None, _GROUPLENS_CANDIDATES):
         if (Path(candidate) / "u.data").is_file():
@@ -55,6 +63,15 @@ def grouplens_dir() -> Path:
     if found is None:
         pytest.skip("MovieLens-100k GroupLens files not found; set VIDEOREC_TEST_DATA")
     return found
+
+
+@pytest.fixture(scope="session")
+def latest_small_dir() -> Path:
+    """The real ml-latest-small folder (read-only); tests using it skip without it."""
+    for candidate in filter(None, _LATEST_SMALL_CANDIDATES):
+        if (Path(candidate) / "ratings.csv").is_file():
+            return Path(candidate)
+    pytest.skip("ml-latest-small not found; set VIDEOREC_TEST_DATA_LATEST_SMALL")
 
 
 @pytest.fixture

@@ -42,7 +42,9 @@ def read_grouplens_folder(
     folder = Path(folder)
     if not folder.is_dir():
         raise DataFormatError(str(folder), None, "is not a folder")
-    return _read_grouplens(folder_files(folder), known_movie_ids, known_viewer_ids)
+    return read_grouplens_files(
+        folder_files(folder), known_movie_ids=known_movie_ids, known_viewer_ids=known_viewer_ids
+    )
 
 
 def read_grouplens_zip(
@@ -59,12 +61,15 @@ def read_grouplens_zip(
             raise DataFormatError(path.name, None, "holds no u.data: not a MovieLens-100k zip")
         prefix = min(data_members, key=len)[: -len("u.data")]
         files = zip_files(archive, prefix, path.name)
-        return _read_grouplens(files, known_movie_ids, known_viewer_ids)
+        return read_grouplens_files(
+            files, known_movie_ids=known_movie_ids, known_viewer_ids=known_viewer_ids
+        )
 
 
-def _read_grouplens(
-    files: SourceFiles, known_movie_ids: frozenset[int], known_viewer_ids: frozenset[int]
+def read_grouplens_files(
+    files: SourceFiles, *, known_movie_ids: frozenset[int], known_viewer_ids: frozenset[int]
 ) -> MovieLensData:
+    """The GroupLens files of ``files`` (folder or zip), validated."""
     genres = _parse_genre_list(files)
     movies = _parse_grouplens_items(files, genres)
     viewers = parse_viewers(files, "u.user", sep="|", header=False)

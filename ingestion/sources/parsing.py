@@ -34,7 +34,7 @@ def read_table(
     *,
     sep: str,
     fields: int,
-    encoding: str,
+    encoding: str | tuple[str, ...],
     header: bool,
     integers: bool = False,
 ) -> pd.DataFrame:
@@ -50,11 +50,7 @@ def read_table(
         table = _integer_table(raw, sep=sep, fields=fields, header=header)
         if table is not None:
             return table
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataFormatError(name, line, f"is not valid {encoding} text") from exc
+    text = decode_text(raw, name, encoding)
     rows = [line.removesuffix("\r").split(sep) for line in text.split("\n")]
     first = 2 if header else 1
     numbers = [
@@ -74,6 +70,22 @@ def read_table(
             f"expected {fields} {separator}-separated fields, found {len(rows[wrong - 1])}",
         )
     return pd.DataFrame(kept, index=numbers, columns=range(fields), dtype=str)
+
+
+def decode_text(raw: bytes, name: str, encoding: str | tuple[str, ...]) -> str:
+    """``raw`` decoded with the first of ``encoding`` that fits (the releases of GroupLens
+    changed from latin-1 to UTF-8 over the years without saying which file is which)."""
+    encodings = (encoding,) if isinstance(encoding, str) else encoding
+    for candidate in encodings[:-1]:
+        try:
+            return raw.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    try:
+        return raw.decode(encodings[-1])
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataFormatError(name, line, f"is not valid {encodings[-1]} text") from exc
 
 
 def _integer_table(raw: bytes, *, sep: str, fields: int, header: bool) -> pd.DataFrame | None:
@@ -167,22 +179,27 @@ def date_column(values: pd.Series, name: str, what: str) -> pd.Series:
     )
 
 
+def gender_column(values: pd.Series, name: str) -> pd.Series:
+    """``M`` or ``F`` on every line."""
+    gender = values.str.strip()
+    wrong = ~gender.isin(GENDERS)
+    if wrong.any():
+        line = int(wrong.idxmax())
+        raise DataFormatError(name, line, f"gender {gender[line]!r} is not M or F")
+    return gender
+
+
 def parse_viewers(files: SourceFiles, member: str, *, sep: str, header: bool) -> pd.DataFrame:
     """The viewer file: id, age, gender, occupation, zip code (both layouts)."""
     name = files.name(member)
     table = read_table(files, member, sep=sep, fields=5, encoding="latin-1", header=header)
     ids = integer_column(table[0], name, "user id", low=1, high=MAX_ID)
     check_unique_ids(ids, name, "user id")
-    gender = table[2].str.strip()
-    wrong_gender = ~gender.isin(GENDERS)
-    if wrong_gender.any():
-        line = int(wrong_gender.idxmax())
-        raise DataFormatError(name, line, f"gender {gender[line]!r} is not M or F")
     return pd.DataFrame(
         {
             "id": ids.astype("int64"),
             "age": integer_column(table[1], name, "age", low=0, high=MAX_AGE).astype("int64"),
-            "gender": gender,
+            "gender": gender_column(table[2], name),
             "occupation": text_column(table[3], name, "occupation", max_length=TEXT_MAX_LENGTH),
             "zip_code": text_column(table[4], name, "zip code", max_length=16),
         },

@@ -75,7 +75,7 @@ def _data_charts(overview: DataOverview) -> list[SafeString]:
         ),
         charts.bar_chart(
             title="Ratings by score",
-            labels=[str(score) for score in overview.score_histogram],
+            labels=[f"{score:g}" for score in overview.score_histogram],
             values=list(overview.score_histogram.values()),
             x_title="score",
             y_title="ratings",

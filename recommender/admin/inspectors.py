@@ -30,7 +30,7 @@ admin.site.unregister(Viewer)
 
 @admin.register(Movie)
 class MovieInspectorAdmin(MovieAdmin):
-    readonly_fields = ["recall_neighbors"]
+    readonly_fields = [*MovieAdmin.readonly_fields, "recall_neighbors"]
 
     @admin.display(description="nearest neighbors (active model)")
     def recall_neighbors(self, movie: Movie) -> SafeString | str:

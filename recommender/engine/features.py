@@ -25,6 +25,9 @@ from recommender.engine.vocabulary import encode_categories, genre_matrix
 logger = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400.0
+#: The relevance label of the data: a rating of at least this many stars is "liked"
+#: (whole- and half-star data alike).
+LIKED_RATING = 4.0
 USER_FEATURES = (
     "user_n_ratings",
     "user_mean_rating",
@@ -277,7 +280,7 @@ class FeatureBuilder:
         rows, items = candidates.rows, candidates.items
         genres = self.item_genres_
         profile = binarize(history.timestamps) @ genres
-        liked = sp.csr_matrix(history.ratings >= 4).astype(np.float64) @ genres
+        liked = sp.csr_matrix(history.ratings >= LIKED_RATING).astype(np.float64) @ genres
         candidate_genres = genres[items]
         user_profile = profile[rows]
         norms = np.linalg.norm(user_profile, axis=1) * np.linalg.norm(candidate_genres, axis=1)

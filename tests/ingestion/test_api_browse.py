@@ -31,6 +31,7 @@ def test_movies_are_paginated_and_described(api) -> None:
         "year": 1995,
         "release_date": "1995-01-01",
         "imdb_url": "http://us.imdb.com/M/title-exact?Toy%20Story%20(1995)",
+        "tmdb_url": "",
         "genres": ["Animation", "Children's", "Comedy"],
     }
 

@@ -119,3 +119,26 @@ def test_rating_times_from_1970_to_now_are_stored(api, rated_at: str) -> None:
     assert response.status_code == 201, response.json()
     stored = Rating.objects.get(viewer_id=1, movie_id=3).rated_at
     assert stored == dt.datetime.fromisoformat(rated_at.replace("Z", "+00:00"))
+
+
+def test_half_stars_are_kept_exactly(api) -> None:
+    created = post(api, user_id=1, item_id=3, rating=3.5)
+    assert created.status_code == 201
+    assert created.json()["rating"] == 3.5
+    assert Rating.objects.get(viewer_id=1, movie_id=3).score == 3.5
+    assert post(api, user_id=1, item_id=4, rating="0.5").json()["rating"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("rating", "detail"),
+    [
+        (3.25, "rating: Ratings go in half-star steps"),
+        (3.2, "rating: Ratings go in half-star steps"),
+        (5.5, "rating: Ensure this value is less than"),
+    ],
+)
+def test_ratings_off_the_half_star_steps_are_refused(api, rating: float, detail: str) -> None:
+    response = post(api, user_id=1, item_id=3, rating=rating)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(detail)
+    assert not Rating.objects.filter(viewer_id=1, movie_id=3).exists()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from movielens_files import TINY_RATINGS, write_grouplens
+from movielens_releases import database_snapshot
 
 from ingestion import downloads
 from ingestion.models import DatasetImport, Genre, Movie, Rating, Viewer
@@ -31,17 +32,6 @@ def load(*args: str) -> str:
     out = StringIO()
     call_command("loadml100k", *args, stdout=out, stderr=StringIO())
     return out.getvalue()
-
-
-def snapshot() -> dict[str, list]:
-    """Everything the loader may write, in a comparable form."""
-    return {
-        "genres": list(Genre.objects.order_by("id").values_list()),
-        "movies": list(Movie.objects.order_by("id").values_list()),
-        "movie_genres": list(Movie.genres.through.objects.order_by("id").values_list()),
-        "viewers": list(Viewer.objects.order_by("id").values_list()),
-        "ratings": list(Rating.objects.order_by("id").values_list()),
-    }
 
 
 def counts() -> tuple[int, int, int, int]:
@@ -81,12 +71,12 @@ def test_full_load_is_complete_and_idempotent(grouplens_dir: Path) -> None:
 
     assert counts() == (943, 1682, 100_000, 19)
     assert "100,000 ratings (100,000 new, 0 updated)" in first
-    before = snapshot()
+    before = database_snapshot()
 
     second = load("--path", str(grouplens_dir))
 
     assert "100,000 ratings (0 new, 0 updated)" in second
-    assert snapshot() == before
+    assert database_snapshot() == before
     imports = DatasetImport.objects.order_by("id")
     assert [i.status for i in imports] == ["succeeded", "succeeded"]
     assert imports[0].checksum == imports[1].checksum
@@ -104,7 +94,7 @@ def test_bad_line_100003_leaves_the_database_as_it_was(
     grouplens_dir: Path, grouplens_copy: Path
 ) -> None:
     load("--path", str(grouplens_dir))
-    before = snapshot()
+    before = database_snapshot()
     ratings = (grouplens_copy / "u.data").read_text().splitlines()
     ratings[4] = ratings[4].replace("\t1\t", "\t5\t", 1)  # a changed rating, line 5
     rated = {tuple(line.split("\t")[:2]) for line in ratings}
@@ -124,7 +114,7 @@ def test_bad_line_100003_leaves_the_database_as_it_was(
     message = str(caught.value)
     assert "u.data line 100003" in message
     assert "rating 7 is outside the allowed range 1–5" in message
-    assert snapshot() == before
+    assert database_snapshot() == before
     failed = DatasetImport.objects.latest("id")
     assert failed.status == DatasetImport.Status.FAILED
     assert "u.data line 100003" in failed.error_message
@@ -318,20 +308,20 @@ def test_ratings_may_refer_to_viewers_already_in_the_database(tmp_path: Path) ->
 )
 def test_bad_input_changes_nothing(tmp_path: Path, edit, message: str) -> None:
     load("--path", str(write_grouplens(tmp_path / "good")))
-    before = snapshot()
+    before = database_snapshot()
     changed = [TINY_RATINGS[0].replace("\t5\t", "\t1\t"), *TINY_RATINGS[1:]]
     bad = write_grouplens(tmp_path / "bad", ratings=edit(changed))
 
     with pytest.raises(CommandError, match="^loadml100k failed: " + message):
         load("--path", str(bad))
 
-    assert snapshot() == before
+    assert database_snapshot() == before
     assert DatasetImport.objects.latest("id").status == DatasetImport.Status.FAILED
 
 
 def test_unreadable_file_changes_nothing(tmp_path: Path) -> None:
     load("--path", str(write_grouplens(tmp_path / "good")))
-    before = snapshot()
+    before = database_snapshot()
     bad = write_grouplens(tmp_path / "bad")
     (bad / "u.data").unlink()
     (bad / "u.data").mkdir()
@@ -339,7 +329,7 @@ def test_unreadable_file_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match=r"u\.data: cannot be read"):
         load("--path", str(bad))
 
-    assert snapshot() == before
+    assert database_snapshot() == before
 
 
 @pytest.mark.parametrize(

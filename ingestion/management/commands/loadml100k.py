@@ -22,10 +22,10 @@ class TqdmProgress:
         self._stream = stream
         self._bar: tqdm | None = None
 
-    def begin(self, stage: str, total: int) -> None:
+    def begin(self, stage: str, total: int | None) -> None:
         self.close()
         self._bar = tqdm(
-            total=total,
+            total=total or None,
             desc=f"{stage:>8}",
             unit=" rows",
             unit_scale=True,
@@ -42,6 +42,26 @@ class TqdmProgress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def run_import(command: str, *, source: str, path: Path | None) -> DatasetImport:
+    """``movielens_import`` with a progress display; a failure is the command's one line."""
+    progress = TqdmProgress(sys.stderr)
+    try:
+        return movielens_import(source=source, path=path, progress=progress)
+    except DatasetImportError as exc:
+        raise CommandError(f"{command} failed: {exc}") from None
+    finally:
+        progress.close()
+
+
+def loaded_counts(record: DatasetImport) -> str:
+    return (
+        f"{record.genres_read} genres, {record.movies_read:,} movies, "
+        f"{record.viewers_read:,} viewers, {record.ratings_read:,} ratings "
+        f"({record.ratings_created:,} new, {record.ratings_updated:,} updated) "
+        f"in {record.seconds:.1f} s"
+    )
 
 
 class Command(BaseCommand):
@@ -67,20 +87,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         source, path = self._source(options)
-        progress = TqdmProgress(sys.stderr)
-        try:
-            record = movielens_import(source=source, path=path, progress=progress)
-        except DatasetImportError as exc:
-            raise CommandError(f"loadml100k failed: {exc}") from None
-        finally:
-            progress.close()
+        record = run_import("loadml100k", source=source, path=path)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Loaded MovieLens-100k from {record.get_source_display()} ({record.location}): "
-                f"{record.genres_read} genres, {record.movies_read:,} movies, "
-                f"{record.viewers_read:,} viewers, {record.ratings_read:,} ratings "
-                f"({record.ratings_created:,} new, {record.ratings_updated:,} updated) "
-                f"in {record.seconds:.1f} s"
+                f"{loaded_counts(record)}"
             )
         )
 
