@@ -21,6 +21,7 @@ from movielens_releases import (
 )
 
 from ingestion.models import DatasetImport, Genre, Movie, Rating, Tag, Viewer
+from ingestion.services import rating_upsert
 from ingestion.sources import chunks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,6 +94,20 @@ def test_half_stars_links_and_tags_are_stored_exactly(tmp_path: Path) -> None:
     ]
     # Viewer 4 only tagged: known, without demographics.
     assert Viewer.objects.filter(id=4, age=None, gender="", occupation="").exists()
+
+
+def test_a_reload_keeps_a_rating_changed_since_and_bumps_only_changed_viewers(
+    tmp_path: Path,
+) -> None:
+    folder = write_csv_release(tmp_path / "ml-25m")
+    load(folder)
+    rating_upsert(viewer_id=2, movie_id=1, score=4.5)  # through the API: newer than the file
+    versions = dict(Viewer.objects.values_list("id", "history_version"))
+
+    load(folder)
+
+    assert Rating.objects.get(viewer_id=2, movie_id=1).score == 4.5
+    assert dict(Viewer.objects.values_list("id", "history_version")) == versions
 
 
 def test_ml1m_demographics_are_decoded(tmp_path: Path) -> None:
