@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from recommender.engine.candidates import candidate_recall, generate_candidates
 from recommender.engine.config import PipelineConfig, baseline_sources, build_source
 from recommender.engine.data import IdIndex, InteractionData, build_histories
-from recommender.engine.liking import LIKE_THRESHOLD
+from recommender.engine.features import LIKED_RATING
 from recommender.engine.metrics import evaluate_topk, roc_auc
 from recommender.engine.model import RecommenderModel
 from recommender.engine.recall import BaseRecallSource
@@ -220,7 +220,7 @@ def like_auc(model: RecommenderModel, train: pd.DataFrame, test: pd.DataFrame) -
     rows = users.index_of(test["user_id"].to_numpy())
     items = model.item_index.index_of(test["item_id"].to_numpy())
     known = (rows >= 0) & (items >= 0)
-    liked = test["rating"].to_numpy()[known] >= LIKE_THRESHOLD
+    liked = test["rating"].to_numpy()[known] >= LIKED_RATING
     report: dict[str, float] = {"pairs": int(known.sum())}
     if liked.all() or not liked.any():
         return report

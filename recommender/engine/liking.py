@@ -28,8 +28,6 @@ from recommender.engine.recall.selection import prune_top_k
 
 logger = logging.getLogger(__name__)
 
-#: A rating at or above this is a "liked" movie (55% of MovieLens-100k ratings).
-LIKE_THRESHOLD = 4.0
 #: Besides the ranker's user, item and pair features (:class:`FeatureBuilder`).
 COLLABORATIVE_FEATURES = (
     "mf_prediction",
@@ -290,7 +288,7 @@ class LikeModel:
         rows: np.ndarray,
         items: np.ndarray,
     ) -> np.ndarray:
-        """P(rating >= :data:`LIKE_THRESHOLD`) of pairs, shape (n_pairs,); see :meth:`describe`."""
+        """P(rating >= :data:`LIKED_RATING`) of pairs, shape (n_pairs,); see :meth:`describe`."""
         matrix = self.context.describe(features, history, user_ids, rows, items)
         return self.classifier.predict(matrix)
 

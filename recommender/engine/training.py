@@ -30,10 +30,9 @@ from recommender.engine.data import (
     catalogue_index,
     deduplicate_ratings,
 )
-from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder
+from recommender.engine.features import CATEGORICAL_FEATURES, LIKED_RATING, FeatureBuilder
 from recommender.engine.liking import (
     LIKE_FEATURES,
-    LIKE_THRESHOLD,
     LikeContext,
     LikeModel,
     fit_classifier,
@@ -237,9 +236,9 @@ def _training_slice(
 
 
 def _liked(ratings: sp.csr_matrix) -> sp.csr_matrix:
-    """1 where a stored rating is at least :data:`LIKE_THRESHOLD`, 0 elsewhere."""
+    """1 where a stored rating is at least :data:`LIKED_RATING`, 0 elsewhere."""
     liked = sp.csr_matrix(ratings, dtype=np.float32, copy=True)
-    liked.data = (liked.data >= LIKE_THRESHOLD).astype(np.float32)
+    liked.data = (liked.data >= LIKED_RATING).astype(np.float32)
     return liked
 
 
@@ -262,7 +261,7 @@ def _like_rows(
     features = context.describe(
         fitted.features, fitted.history, fitted.user_index.ids, rows[known], items[known]
     )
-    return features, label_part["rating"].to_numpy()[known] >= LIKE_THRESHOLD
+    return features, label_part["rating"].to_numpy()[known] >= LIKED_RATING
 
 
 def _fit_like_model(
