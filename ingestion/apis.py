@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
     inline_serializer,
 )
@@ -46,6 +47,15 @@ from .permissions import (
 from .services import InvalidRatingTime, UnknownMovie, ViewerCreationRefused, rating_upsert
 
 
+@extend_schema_field(
+    {
+        "type": "number",
+        "minimum": MIN_SCORE,
+        "maximum": MAX_SCORE,
+        # Every score is a whole number of half stars.
+        "multipleOf": SCORES[0],
+    }
+)
 class StarsField(serializers.FloatField):
     """A rating in stars: 0.5–5.0 in half-star steps. JSON ``true`` is not a number here
     (Python would read it as 1.0); DRF already refuses NaN and infinities."""
