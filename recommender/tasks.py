@@ -12,6 +12,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 
 from .services.activation import model_run_activate, model_run_finish
+from .services.batch import recommendations_chunk
 from .services.retrain import retrain_scheduled
 from .services.runs import RunNotRunnable, model_run_fail, model_run_reap_stale
 from .services.training import model_run_evaluate, ranker_train, recall_tables_build
@@ -81,6 +82,12 @@ def retrain(run_id: int, activate: bool = True, force: bool = False) -> str:
     steps.append(finish_run.si(run_id))
     result = chain(*steps).apply_async(link_error=fail_run.s(run_id=run_id))
     return result.id
+
+
+@shared_task(name="recommender.recommend_chunk")
+def recommend_chunk(viewer_ids: list[int], topk: int) -> list[list[int | str]]:
+    """One chunk of a batch export (``manage.py recommend --all``): its TSV rows."""
+    return recommendations_chunk(viewer_ids=viewer_ids, topk=topk)
 
 
 @shared_task(name="recommender.scheduled_retrain")

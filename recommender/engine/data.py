@@ -189,8 +189,12 @@ def deduplicate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         At most one row per pair, shape (m', 4+).
     """
-    pairs = np.column_stack([ratings["user_id"].to_numpy(), ratings["item_id"].to_numpy()])
-    if len(np.unique(pairs, axis=0)) == len(pairs):
+    users = ratings["user_id"].to_numpy(np.int64)
+    items = ratings["item_id"].to_numpy(np.int64)
+    # One int64 key per pair: np.unique over 1-D keys is several times faster than over
+    # rows, and ids are MovieLens-sized (well below 2**31).
+    keys = (users << 32) | (items & 0xFFFFFFFF)
+    if np.unique(keys).size == keys.size:
         # The common case (and every serving request) needs no pandas sort.
         return ratings
     ordered = ratings.sort_values(["user_id", "item_id", "timestamp"], kind="stable")

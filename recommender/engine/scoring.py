@@ -206,9 +206,12 @@ def _requested_users(
 def _exclusion_matrix(
     item_index: IdIndex, exclude: Mapping[int, Collection[int]] | None, request_index: IdIndex
 ) -> sp.csr_matrix:
-    pairs = [(user, item) for user, items in (exclude or {}).items() for item in items]
-    users = request_index.index_of([user for user, _ in pairs])
-    items = item_index.index_of([item for _, item in pairs])
+    exclude = exclude or {}
+    # Built from one array per user: a viewer's exclusions can be thousands of items.
+    per_user = [np.fromiter(items, dtype=np.int64) for items in exclude.values()]
+    sizes = [part.size for part in per_user]
+    users = np.repeat(request_index.index_of(np.fromiter(exclude, dtype=np.int64)), sizes)
+    items = item_index.index_of(np.concatenate(per_user) if per_user else np.empty(0, np.int64))
     keep = (users >= 0) & (items >= 0)
     return sp.csr_matrix(
         (np.ones(int(keep.sum())), (users[keep], items[keep])),

@@ -82,20 +82,20 @@ def recommendations_for_viewers(
     topk: int,
     exclude: Mapping[int, Collection[int]] | None = None,
     genres: Collection[str] = (),
-    all_viewers: bool = False,
 ) -> list[ViewerRecommendations]:
     """Top-``topk`` unseen movies for each viewer, with reasons, best first.
 
     ``genres`` keeps movies of any of those genres (names as in the catalogue; an unknown
-    one raises :class:`UnknownGenre`). ``all_viewers`` says that ``viewer_ids`` is every
-    viewer, so histories are read in one pass over the ratings instead of by id.
+    one raises :class:`UnknownGenre`). Each viewer is scored from their newest
+    ``VIDEOREC_SERVING_HISTORY`` ratings (older ones only count as seen), so a request
+    costs the same for a viewer with 50 ratings as for one with 30,000.
     """
     if topk < 1:
         raise ValueError("topk must be at least 1")
     exclude = exclude or {}
     model = active_model()
     if model is None:
-        histories = _histories(viewer_ids, all_viewers)
+        histories = data_selectors.ratings_frame(viewer_ids=viewer_ids)
         if genres:
             outside = _movies_outside(genres)
             exclude = {v: {*exclude.get(v, ()), *outside} for v in viewer_ids}
@@ -112,8 +112,7 @@ def recommendations_for_viewers(
     missing = [viewer for viewer in viewer_ids if keys.get(viewer) not in cached]
     fresh = {}
     if missing:
-        every = all_viewers and len(missing) == len(viewer_ids)
-        fresh = _computed(model, catalogue, missing, topk, genres, exclude, every)
+        fresh = _computed(model, catalogue, missing, topk, genres, exclude)
     if keys and fresh:
         answers = {keys[viewer]: result for viewer, result in fresh.items()}
         for level in (caches["process"], cache):
@@ -131,14 +130,17 @@ def _computed(
     topk: int,
     genres: Collection[str],
     exclude: Mapping[int, Collection[int]],
-    all_viewers: bool,
 ) -> dict[int, ViewerRecommendations]:
     """Score these viewers with the model, leaving out movies gone from the catalogue."""
-    histories = _histories(viewer_ids, all_viewers)
+    histories, older = data_selectors.recent_ratings_frame(
+        viewer_ids=viewer_ids, latest=settings.VIDEOREC_SERVING_HISTORY
+    )
     blocked = _movies_gone(model, catalogue)
     if genres:
         blocked = blocked | _movies_outside(genres)
-    wanted = {v: set(exclude.get(v, ())) | blocked for v in viewer_ids}
+    wanted = {
+        v: {*exclude.get(v, ()), *blocked, *older.get(v, np.empty(0)).tolist()} for v in viewer_ids
+    }
     from recommender.engine.scoring import recommend  # first use: see active_model()
 
     batch = recommend(
@@ -199,10 +201,6 @@ def _rendered(results: list[ViewerRecommendations]) -> list[ViewerRecommendation
     return [
         replace(result, representation=body) for result, body in zip(results, bodies, strict=True)
     ]
-
-
-def _histories(viewer_ids: Sequence[int], all_viewers: bool) -> pd.DataFrame:
-    return data_selectors.ratings_frame(viewer_ids=None if all_viewers else viewer_ids)
 
 
 def _cache_keys(

@@ -13,13 +13,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings as django_settings
 from django.db import connection
 from django_celery_results.models import TaskResult
 from servers import database_url
@@ -29,7 +27,6 @@ from recommender.services import retrain as retrain_service
 from recommender.services.retrain import retrain_request
 from recommender.services.training import model_run_create, model_run_execute
 from recommender.tasks import activate_run, build_recall_tables, retrain, scheduled_retrain
-from videorec_site import celery_app
 
 REPO = Path(__file__).resolve().parents[2]
 BROKER = os.environ.get("CELERY_BROKER_URL", "")
@@ -43,80 +40,6 @@ needs_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="needs PostgreSQL (DATABASE_URL): holds a table lock to stop a stage midway",
 )
-
-
-Worker = Callable[[], subprocess.Popen]
-
-
-@pytest.fixture
-def worker_env(settings) -> Iterator[dict[str, str]]:
-    """The environment of this test's processes: its database, media folder and queue."""
-    queue = f"videorec-test-{uuid.uuid4().hex[:8]}"
-    celery_app.conf.task_default_queue = queue
-    yield {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "videorec_site.settings.test",
-        "DATABASE_URL": database_url(),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "VIDEOREC_TRAINING_HEARTBEAT": "1",
-    }
-    celery_app.conf.task_default_queue = django_settings.CELERY_TASK_DEFAULT_QUEUE
-
-
-@pytest.fixture
-def start_worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Worker]:
-    """Starts workers on the test's private queue; all are killed when the test ends.
-
-    Every worker writes to ``worker.log``.
-    """
-    env, queue = worker_env, worker_env["CELERY_TASK_DEFAULT_QUEUE"]
-    log = (tmp_path / "worker.log").open("a")
-    processes: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "videorec_site",
-                "worker",
-                "--pool",
-                "solo",
-                "--queues",
-                queue,
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"test-{uuid.uuid4().hex[:6]}@%h",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        processes.append(process)
-        return process
-
-    try:
-        yield start
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
-        connection.close()
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 120) -> object:

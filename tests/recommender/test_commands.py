@@ -90,7 +90,7 @@ def test_recommend_one_viewer(synthetic_ratings) -> None:
     assert len(output.strip().splitlines()) == 4
 
 
-def test_recommend_all_writes_the_serving_answers(synthetic_ratings, tmp_path: Path) -> None:
+def test_recommend_all_writes_the_serving_answers(synthetic_ratings, eager, tmp_path: Path) -> None:
     run_command("train")
     target = tmp_path / "recs.tsv"
 

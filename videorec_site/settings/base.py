@@ -302,6 +302,15 @@ VIDEOREC_RETRAIN_CRON = env("VIDEOREC_RETRAIN_CRON", default="0 3 * * *")
 VIDEOREC_TRAINING_THREADS = env.int("VIDEOREC_TRAINING_THREADS", default=2)
 # Serving keeps each answer this long, keyed by the viewer's history (0 turns it off).
 VIDEOREC_RESULT_CACHE_SECONDS = env.int("VIDEOREC_RESULT_CACHE_SECONDS", default=600)
+# Serving scores a viewer from this many newest ratings (older ones only count as seen):
+# a request's cost is then bounded by it, not by the viewer's history length.
+VIDEOREC_SERVING_HISTORY = env.int("VIDEOREC_SERVING_HISTORY", default=1000)
+if VIDEOREC_SERVING_HISTORY < 1:
+    raise ImproperlyConfigured("VIDEOREC_SERVING_HISTORY must be at least 1")
+# Viewers per Celery task when `recommend --all` fans out (batch scoring).
+VIDEOREC_BATCH_CHUNK_SIZE = env.int("VIDEOREC_BATCH_CHUNK_SIZE", default=500)
+if VIDEOREC_BATCH_CHUNK_SIZE < 1:
+    raise ImproperlyConfigured("VIDEOREC_BATCH_CHUNK_SIZE must be at least 1")
 
 # Recommendations, the catalogue and similar movies are public; false requires an
 # authenticated user (token or session) for every read of them.

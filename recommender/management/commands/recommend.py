@@ -1,17 +1,17 @@
 """``manage.py recommend``: one viewer's recommendations, or a TSV for every viewer.
 
-Both go through the serving service that the ``/recommend`` endpoint uses.
+Both go through the serving service that the ``/recommend`` endpoint uses; ``--all``
+scores chunks of viewers as Celery tasks (in this process without a broker).
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ingestion.models import Viewer
+from recommender.services.batch import BatchExportError, recommendations_export
 from recommender.services.serving import MAX_TOPK, recommendations_for_viewers
 
 
@@ -23,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--topk", type=int, default=10, help=f"1–{MAX_TOPK} (default 10)")
         parser.add_argument("--all", action="store_true", help="every viewer (needs --output)")
         parser.add_argument("--output", type=Path, help="TSV file: user_id item_id rank score")
+        parser.add_argument(
+            "--chunk-size",
+            type=int,
+            help="viewers per Celery task with --all (default VIDEOREC_BATCH_CHUNK_SIZE)",
+        )
 
     def handle(self, *args: Any, user_id: int | None, topk: int, **options: Any) -> None:
         if not 1 <= topk <= MAX_TOPK:
@@ -30,7 +35,7 @@ class Command(BaseCommand):
         if options["all"]:
             if user_id is not None or options["output"] is None:
                 raise CommandError("use either USER_ID or --all --output FILE.tsv")
-            self._export(topk, options["output"])
+            self._export(topk, options["output"], options["chunk_size"])
             return
         if user_id is None:
             raise CommandError("give a USER_ID, or --all --output FILE.tsv")
@@ -44,21 +49,16 @@ class Command(BaseCommand):
                 f"{rank:>3}. {item.title} [{item.item_id}]  {item.score:.4f}  {reasons}"
             )
 
-    def _export(self, topk: int, output: Path) -> None:
-        viewer_ids = list(Viewer.objects.order_by("id").values_list("id", flat=True))
-        results = recommendations_for_viewers(viewer_ids=viewer_ids, topk=topk, all_viewers=True)
+    def _export(self, topk: int, output: Path, chunk_size: int | None) -> None:
+        if chunk_size is not None and chunk_size < 1:
+            raise CommandError(f"--chunk-size must be at least 1, got {chunk_size}")
         try:
-            with output.open("w", newline="") as handle:
-                writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-                writer.writerow(["user_id", "item_id", "rank", "score"])
-                for result in results:
-                    for rank, item in enumerate(result.recommendations, start=1):
-                        writer.writerow([result.user_id, item.item_id, rank, f"{item.score:.6f}"])
-        except OSError as exc:
-            raise CommandError(f"cannot write {output}: {exc}") from None
-        rows = sum(len(result.recommendations) for result in results)
+            export = recommendations_export(output=output, topk=topk, chunk_size=chunk_size)
+        except BatchExportError as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(
             self.style.SUCCESS(
-                f"Wrote {rows:,} recommendations for {len(results):,} viewers to {output}"
+                f"Wrote {export.rows:,} recommendations for {export.viewers:,} viewers "
+                f"({export.chunks:,} chunks) to {output}"
             )
         )
