@@ -103,7 +103,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the heavy group")
     args = parser.parse_args()
     _setup(args.database_url)
-    from videorec_site.wsgi import application  # sets Django up, as gunicorn does
+    from videorec_site.wsgi import application  # noqa: I001 (sets Django up first)
 
     from ingestion.models import Rating
     from recommender.registry import active_model

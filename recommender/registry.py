@@ -18,8 +18,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
+from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import transaction
 from django.db.models import QuerySet
@@ -122,15 +123,18 @@ def model_run_artifact_load(*, run: ModelRun, require_ranker: bool = False) -> R
     # every management command would otherwise pay through the URL checks.
     from recommender.engine.artifacts import ArtifactError, load_model
 
-    with run.artifact.open("rb") as handle:
-        content = handle.read()
-    digest = hashlib.sha256(content).hexdigest()
-    if run.artifact_sha256 and digest != run.artifact_sha256:
-        raise ArtifactError(
-            f"{run.artifact.name} is not the file run {run.id} wrote (SHA-256 "
-            f"{digest[:16]}…, recorded {run.artifact_sha256[:16]}…); it was replaced or damaged"
-        )
-    model = load_model(io.BytesIO(content), require_ranker=require_ranker)
+    with _opened(run) as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        if run.artifact_sha256 and digest != run.artifact_sha256:
+            raise ArtifactError(
+                f"{run.artifact.name} is not the file run {run.id} wrote (SHA-256 "
+                f"{digest[:16]}…, recorded {run.artifact_sha256[:16]}…); it was replaced or damaged"
+            )
+        handle.seek(0)
+        # The arrays are mapped from the very file just hashed (the same open handle), so
+        # a file swapped in meanwhile is never the one served.
+        mapped = settings.VIDEOREC_ARTIFACT_MMAP and _is_local(handle)
+        model = load_model(handle, require_ranker=require_ranker, mmap=mapped)
     if not run.artifact_sha256:
         ModelRun.objects.filter(id=run.id, artifact=run.artifact.name, artifact_sha256="").update(
             artifact_sha256=digest
@@ -138,6 +142,23 @@ def model_run_artifact_load(*, run: ModelRun, require_ranker: bool = False) -> R
         run.artifact_sha256 = digest
         logger.warning("run %s: artifact SHA-256 recorded on first load (%s)", run.id, digest)
     return model
+
+
+def _opened(run: ModelRun) -> BinaryIO:
+    """The run's artifact opened for reading: the file itself when the storage is a local
+    folder (so its arrays can be mapped), else the storage's own file object."""
+    try:
+        return open(run.artifact.path, "rb")  # the caller closes it
+    except NotImplementedError:  # object storage: no local path
+        return run.artifact.open("rb")
+
+
+def _is_local(handle: BinaryIO) -> bool:
+    try:
+        handle.fileno()
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        return False
+    return True
 
 
 def active_model() -> ActiveModel | None:

@@ -9,6 +9,11 @@ digest of every array; a truncated, corrupted or foreign-version file raises
 
 Writes go to a temporary file in the target directory which is then
 ``os.replace``-d over the target, so readers never see a partial file.
+
+``np.savez`` stores every member uncompressed, so a large array of a local artifact
+can be memory-mapped where it lies in the zip (:func:`load_model` with ``mmap=True``):
+processes serving the same artifact then share one copy of it in the page cache
+instead of holding one each. Artifacts written before this was used load the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import io
 import json
 import logging
 import os
+import struct
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -41,6 +47,10 @@ _META_KEY = "__metadata__"
 _MODEL_KEY = "__lightgbm_model__"
 # The like classifier's LightGBM text; absent from artifacts of models without one.
 _LIKE_KEY = "__like_model__"
+#: Members smaller than this are read into memory even when mapping: a page-aligned map
+#: per small array would cost more than the array.
+MMAP_MIN_BYTES = 1 << 16
+_ZIP_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., name and extra lengths
 
 
 class ArtifactError(Exception):
@@ -54,7 +64,7 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
         hasher.update(key.encode())
         hasher.update(str(array.dtype).encode())
         hasher.update(str(array.shape).encode())
-        hasher.update(array.tobytes())
+        hasher.update(array.data)  # no copy: a mapped array is hashed where it lies
     return hasher.hexdigest()
 
 
@@ -166,7 +176,10 @@ def save_model(model: RecommenderModel, path: str | os.PathLike[str]) -> None:
 
 
 def load_model(
-    source: str | os.PathLike[str] | BinaryIO, *, require_ranker: bool = True
+    source: str | os.PathLike[str] | BinaryIO,
+    *,
+    require_ranker: bool = True,
+    mmap: bool = False,
 ) -> RecommenderModel:
     """Load and validate an artifact written by :func:`save_model`.
 
@@ -176,6 +189,9 @@ def load_model(
     require_ranker : bool
         Refuse an artifact saved after ``fit_sources()`` only (the default: such a
         model cannot recommend). Training stages pass False to continue it.
+    mmap : bool
+        Map the large arrays from ``source`` (a path or a real file) copy-on-write
+        instead of reading them: every process mapping the same file shares them.
 
     Returns
     -------
@@ -189,10 +205,13 @@ def load_model(
         of another :data:`FORMAT_VERSION`.
     """
     try:
-        if hasattr(source, "read"):
-            source = io.BytesIO(source.read())
-        with np.load(source, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        if mmap:
+            arrays = _mapped_arrays(source)
+        else:
+            if hasattr(source, "read"):
+                source = io.BytesIO(source.read())
+            with np.load(source, allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
         raise ArtifactError(f"cannot read pipeline artifact: {error}") from error
     try:
@@ -216,3 +235,46 @@ def load_model(
     if require_ranker and not model.has_ranker:
         raise ArtifactError("artifact holds recall sources only: its ranker was never trained")
     return model
+
+
+def _mapped_arrays(source: str | os.PathLike[str] | BinaryIO) -> dict[str, np.ndarray]:
+    """The artifact's arrays, the large uncompressed ones mapped copy-on-write."""
+    if not hasattr(source, "read"):
+        with open(source, "rb") as handle:
+            return _mapped_arrays(handle)
+    arrays = {}
+    with zipfile.ZipFile(source) as archive:
+        for info in archive.infolist():
+            key = info.filename.removesuffix(".npy")
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size < MMAP_MIN_BYTES:
+                with archive.open(info) as member:
+                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+            else:
+                arrays[key] = _mapped_member(source, info)
+    return arrays
+
+
+def _mapped_member(handle: BinaryIO, info: zipfile.ZipInfo) -> np.ndarray:
+    """The ``.npy`` member ``info`` of an uncompressed zip, mapped where its data lies."""
+    handle.seek(info.header_offset)
+    signature, name_length, extra_length = _ZIP_LOCAL_HEADER.unpack(
+        handle.read(_ZIP_LOCAL_HEADER.size)
+    )
+    if signature != b"PK\x03\x04":
+        raise ValueError(f"member {info.filename} has no local zip header")
+    handle.seek(info.header_offset + _ZIP_LOCAL_HEADER.size + name_length + extra_length)
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+    if dtype.hasobject:
+        raise ValueError(f"member {info.filename} holds Python objects")
+    return np.memmap(
+        handle,
+        dtype=dtype,
+        mode="c",
+        offset=handle.tell(),
+        shape=shape,
+        order="F" if fortran else "C",
+    )

@@ -52,7 +52,7 @@ def test_an_unwritable_output_fails_cleanly_and_leaves_no_file(
 ) -> None:
     target = tmp_path / "missing-folder" / "recs.tsv"
 
-    with pytest.raises(CommandError, match="cannot write .*recs.tsv"):
+    with pytest.raises(CommandError, match=r"cannot write .*recs\.tsv"):
         call_command("recommend", "--all", "--output", str(target), "--chunk-size", "10")
     assert not target.parent.exists()
 

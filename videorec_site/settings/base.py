@@ -307,6 +307,9 @@ VIDEOREC_RESULT_CACHE_SECONDS = env.int("VIDEOREC_RESULT_CACHE_SECONDS", default
 VIDEOREC_SERVING_HISTORY = env.int("VIDEOREC_SERVING_HISTORY", default=1000)
 if VIDEOREC_SERVING_HISTORY < 1:
     raise ImproperlyConfigured("VIDEOREC_SERVING_HISTORY must be at least 1")
+# Web and Celery workers map the large arrays of a local model artifact instead of reading
+# them: processes serving the same run share one copy (false: each reads its own).
+VIDEOREC_ARTIFACT_MMAP = env.bool("VIDEOREC_ARTIFACT_MMAP", default=True)
 # Viewers per Celery task when `recommend --all` fans out (batch scoring).
 VIDEOREC_BATCH_CHUNK_SIZE = env.int("VIDEOREC_BATCH_CHUNK_SIZE", default=500)
 if VIDEOREC_BATCH_CHUNK_SIZE < 1:
