@@ -2,23 +2,24 @@
 
 Starts its own workers (``--pool solo``: concurrency 1, and one thread for OpenMP,
 OpenBLAS and MKL) on a private queue of the broker, exports every viewer's
-recommendations through ``manage.py recommend --all`` with 1 worker, then with 2, and
-reports both wall times, measured in the same run, with the speed-up. The result cache
-is off in every process, so each export computes every answer. Needs a broker, a
-database with an active run (``benchmarks/serving_model.py``) and the run's artifacts
-(``MEDIA_ROOT``).
+recommendations through ``manage.py recommend --all`` with 1 worker and with 2 in
+alternating rounds, and reports the wall times measured in the same run with the
+speed-up. The result cache is off in every process, so each export computes every
+answer. Needs a broker, a database with an active run (``benchmarks/serving_model.py``)
+and the run's artifacts (``MEDIA_ROOT``).
 
 Usage::
 
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://127.0.0.1:6379/2 \\
     CACHE_URL=redis://127.0.0.1:6379/3 MEDIA_ROOT=... \\
-        .venv/bin/python benchmarks/fanout.py [--chunk-size 200] [--workers 1,2]
+        .venv/bin/python benchmarks/fanout.py [--chunk-size 200] [--workers 1,2] [--repeat 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -129,6 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunk-size", type=int, default=200)
     parser.add_argument("--workers", default="1,2", help="worker counts to compare, in order")
+    parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     env = _environment(f"videorec-fanout-{uuid.uuid4().hex[:8]}")
     os.environ.update(env)
@@ -136,29 +138,34 @@ def main() -> None:
     import django
 
     django.setup()
-    times: dict[int, float] = {}
+    counts = [int(value) for value in args.workers.split(",")]
+    times: dict[int, list[float]] = {count: [] for count in counts}
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        outputs = []
-        for count in (int(value) for value in args.workers.split(",")):
-            workers = _start_workers(count, env, folder / "workers.log")
-            try:
-                _warm_up(count)
-                times[count] = _export(env, folder / f"{count}.tsv", args.chunk_size)
-            finally:
-                _stop(workers)
-            outputs.append((folder / f"{count}.tsv").read_bytes())
-        identical = all(output == outputs[0] for output in outputs)
-        rows = outputs[0].count(b"\n") - 1
-    first, *_ = times
+        outputs = set()
+        # Rounds alternate between the worker counts: a machine shared with other work
+        # then loads every configuration alike.
+        for _ in range(args.repeat):
+            for count in counts:
+                workers = _start_workers(count, env, folder / "workers.log")
+                try:
+                    _warm_up(count)
+                    times[count].append(_export(env, folder / "out.tsv", args.chunk_size))
+                finally:
+                    _stop(workers)
+                outputs.add((folder / "out.tsv").read_bytes())
+    rows = next(iter(outputs)).count(b"\n") - 1
     print(
-        f"recommend --all: {rows:,} rows, chunks of {args.chunk_size} viewers; "
-        f"outputs identical: {identical}"
+        f"recommend --all: {rows:,} rows, chunks of {args.chunk_size} viewers, "
+        f"{args.repeat} alternating round(s); outputs identical: {len(outputs) == 1}"
     )
+    base = statistics.median(times[counts[0]])
     for count, seconds in times.items():
+        rounds = ", ".join(f"{value:.1f}" for value in seconds)
         print(
-            f"  {count} worker(s): {seconds:.1f} s wall, "
-            f"{times[first] / seconds:.2f}x the throughput of {first} worker(s)"
+            f"  {count} worker(s): median {statistics.median(seconds):.1f} s wall "
+            f"(rounds: {rounds}), {base / statistics.median(seconds):.2f}x the throughput "
+            f"of {counts[0]} worker(s)"
         )
 
 

@@ -11,7 +11,8 @@ ml-25m have none); they stay in the database (ids above every existing viewer).
 Usage::
 
     DATABASE_URL=postgres://... MEDIA_ROOT=... .venv/bin/python \\
-        benchmarks/serving_latency.py [--requests 300] [--make-heavy 20] [--profile]
+        benchmarks/serving_latency.py [--requests 300] [--make-heavy 20] \\
+        [--compare-uncapped] [--profile]
 """
 
 from __future__ import annotations
@@ -101,9 +102,16 @@ def main() -> None:
     parser.add_argument("--heavy", type=int, default=3000)
     parser.add_argument("--make-heavy", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="cProfile the heavy group")
+    parser.add_argument(
+        "--compare-uncapped",
+        action="store_true",
+        help="also score from the whole history (VIDEOREC_SERVING_HISTORY off), interleaved",
+    )
     args = parser.parse_args()
     _setup(args.database_url)
     from videorec_site.wsgi import application  # noqa: I001 (sets Django up first)
+
+    from django.conf import settings
 
     from ingestion.models import Rating
     from recommender.registry import active_model
@@ -134,27 +142,32 @@ def main() -> None:
         f"{Rating.objects.count():,} ratings; uncached /recommend?topk=10, "
         f"{args.requests} requests per group"
     )
+    limits = {"newest " + str(settings.VIDEOREC_SERVING_HISTORY): settings.VIDEOREC_SERVING_HISTORY}
+    if args.compare_uncapped:
+        limits = {"whole history": 10**9, **limits}
     for name, viewers in groups.items():
         if not viewers:
             print(f"  {name}: no such viewer")
             continue
         paths = [f"/recommend/{viewers[i % len(viewers)]}?topk=10" for i in range(args.requests)]
         profiler = cProfile.Profile() if args.profile and name.endswith("ratings") else None
-        times = []
-        for path in paths:
-            started = time.perf_counter()
-            if profiler:
-                profiler.enable()
-            call(path)
-            if profiler:
-                profiler.disable()
-            times.append((time.perf_counter() - started) * 1000)
-        p50, p90, p99 = np.percentile(times, [50, 90, 99])
-        print(f"  {name}: p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms")
+        times: dict[str, list[float]] = {label: [] for label in limits}
+        for path in paths:  # the settings alternate request by request: same machine load
+            for label, limit in limits.items():
+                settings.VIDEOREC_SERVING_HISTORY = limit
+                started = time.perf_counter()
+                if profiler:
+                    profiler.enable()
+                call(path)
+                if profiler:
+                    profiler.disable()
+                times[label].append((time.perf_counter() - started) * 1000)
+        for label, values in times.items():
+            p50, p90, p99 = np.percentile(values, [50, 90, 99])
+            print(f"  {name}, {label}: p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms")
         if profiler:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(
-                "videorec|recommender|ingestion|scipy|lightgbm", 45
-            )
+            stats = pstats.Stats(profiler).sort_stats("cumulative")
+            stats.print_stats("videorec|recommender|ingestion|scipy|lightgbm", 45)
 
 
 if __name__ == "__main__":

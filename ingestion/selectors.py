@@ -11,19 +11,8 @@ import numpy as np
 import pandas as pd
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import (
-    Avg,
-    BigIntegerField,
-    Count,
-    F,
-    FloatField,
-    Func,
-    QuerySet,
-    Sum,
-    Value,
-    Window,
-)
-from django.db.models.functions import Cast, RowNumber, TruncMonth
+from django.db.models import Avg, BigIntegerField, Count, FloatField, Func, QuerySet, Sum, Value
+from django.db.models.functions import Cast, TruncMonth
 
 from .models import (
     SCORES,
@@ -127,11 +116,12 @@ def ratings_frame(
             queryset = queryset.filter(id__lte=max_rating_id)
         if viewer_ids is not None:
             queryset = queryset.filter(viewer_id__in=viewer_ids)
-        rows = list(_rating_rows(queryset).iterator(chunk_size=20_000))
-    return _frame(rows)
+        rows = list(rating_rows(queryset).iterator(chunk_size=20_000))
+    return rating_rows_frame(rows)
 
 
-def _frame(rows: list[tuple]) -> pd.DataFrame:
+def rating_rows_frame(rows: list[tuple]) -> pd.DataFrame:
+    """Rows of :func:`rating_rows` as the ratings frame of :func:`ratings_frame`."""
     columns = list(zip(*rows, strict=True)) if rows else [(), (), (), ()]
     return pd.DataFrame(
         {
@@ -143,62 +133,7 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
     )
 
 
-def recent_ratings_frame(
-    *, viewer_ids: Sequence[int], latest: int
-) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
-    """Each viewer's ``latest`` newest ratings (a frame as :func:`ratings_frame`), and for
-    the viewers with more, the id of every movie they rated (the older ones count as seen).
-
-    Serving reads this per request: its cost is bounded by ``latest`` rows per viewer
-    plus one integer per older rating, not by the history's full rows.
-    """
-    ids = sorted(set(viewer_ids))
-    if not ids:
-        return ratings_frame(viewer_ids=[]), {}
-    with connection.cursor() as cursor:
-        cursor.execute(_recent_sql(len(ids), latest), [*ids, latest])
-        frame = _frame(cursor.fetchall())
-    viewers, counts = np.unique(frame["user_id"].to_numpy(), return_counts=True)
-    longer = viewers[counts >= latest].tolist()
-    seen: dict[int, list[int]] = {viewer: [] for viewer in longer}
-    for viewer, movie in _fetch_for_viewers(_rated_movie_rows, longer):
-        seen[viewer].append(movie)
-    return frame, {viewer: np.array(movies, dtype=np.int64) for viewer, movies in seen.items()}
-
-
-def _rated_movie_rows(viewer_ids: Iterable[int]) -> QuerySet[Rating]:
-    return (
-        Rating.objects.filter(viewer_id__in=viewer_ids)
-        .order_by()
-        .values_list("viewer_id", "movie_id")
-    )
-
-
-@functools.lru_cache(maxsize=128)
-def _recent_sql(n_viewers: int, latest: int) -> str:
-    """The newest ratings of ``n_viewers`` viewers, executed with their ids then ``latest``.
-
-    One viewer (every API request) reads backwards along the history index and stops
-    after ``latest`` rows; several are ranked with a window function.
-    """
-    ratings = Rating.objects.filter(viewer_id__in=range(n_viewers))
-    if n_viewers == 1:
-        query = _rating_rows(ratings).order_by("-rated_at")
-        sql, params = query.query.sql_with_params()
-        sql, params = f"{sql} LIMIT %s", [*params, latest]
-    else:
-        ranked = ratings.annotate(
-            recency=Window(
-                RowNumber(), partition_by=[F("viewer_id")], order_by=[F("rated_at").desc(), "-id"]
-            )
-        )
-        sql, params = _rating_rows(ranked.filter(recency__lte=latest)).query.sql_with_params()
-    if list(params) != [*range(n_viewers), latest]:
-        raise RuntimeError(f"unexpected parameter order of the recent-history query: {params}")
-    return sql
-
-
-def _rating_rows(queryset: QuerySet[Rating]) -> QuerySet[Rating]:
+def rating_rows(queryset: QuerySet[Rating]) -> QuerySet[Rating]:
     return queryset.order_by().values_list(
         "viewer_id", "movie_id", "score", UnixSeconds("rated_at")
     )
@@ -232,7 +167,7 @@ def catalogue_movie_ids() -> np.ndarray:
 
 
 def _history_rows(viewer_ids: Iterable[int]) -> QuerySet[Rating]:
-    return _rating_rows(Rating.objects.filter(viewer_id__in=viewer_ids))
+    return rating_rows(Rating.objects.filter(viewer_id__in=viewer_ids))
 
 
 def _version_rows(viewer_ids: Iterable[int]) -> QuerySet[Viewer]:
@@ -240,10 +175,10 @@ def _version_rows(viewer_ids: Iterable[int]) -> QuerySet[Viewer]:
 
 
 def _viewer_histories(viewer_ids: list[int]) -> list[tuple]:
-    return _fetch_for_viewers(_history_rows, viewer_ids)
+    return fetch_for_viewers(_history_rows, viewer_ids)
 
 
-def _fetch_for_viewers(
+def fetch_for_viewers(
     build: Callable[[Iterable[int]], QuerySet], viewer_ids: list[int]
 ) -> list[tuple]:
     """Rows of ``build(viewer_ids)``, run as raw SQL compiled once per list length.

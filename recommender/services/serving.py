@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.db.models import Count
 
+from ingestion import histories as history_selectors
 from ingestion import selectors as data_selectors
 from ingestion.models import Genre, Movie, Rating
 
@@ -132,7 +133,7 @@ def _computed(
     exclude: Mapping[int, Collection[int]],
 ) -> dict[int, ViewerRecommendations]:
     """Score these viewers with the model, leaving out movies gone from the catalogue."""
-    histories, older = data_selectors.recent_ratings_frame(
+    histories, older = history_selectors.recent_ratings_frame(
         viewer_ids=viewer_ids, latest=settings.VIDEOREC_SERVING_HISTORY
     )
     blocked = _movies_gone(model, catalogue)

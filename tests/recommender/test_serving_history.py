@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingestion import selectors
+from ingestion import histories, selectors
 from ingestion.models import Rating
 from recommender.services import serving
 
@@ -21,7 +21,7 @@ def newest(viewer_id: int, n: int) -> list[int]:
 def test_recent_frame_keeps_the_newest_ratings_and_lists_every_seen_movie(
     synthetic_ratings, viewer_ids: list[int]
 ) -> None:
-    frame, older = selectors.recent_ratings_frame(viewer_ids=viewer_ids, latest=5)
+    frame, older = histories.recent_ratings_frame(viewer_ids=viewer_ids, latest=5)
 
     for viewer in viewer_ids:
         rows = frame[frame["user_id"] == viewer]
@@ -33,7 +33,7 @@ def test_recent_frame_keeps_the_newest_ratings_and_lists_every_seen_movie(
 
 
 def test_a_short_history_is_read_whole_with_nothing_older(synthetic_ratings) -> None:
-    frame, older = selectors.recent_ratings_frame(viewer_ids=[3, 999], latest=100)
+    frame, older = histories.recent_ratings_frame(viewer_ids=[3, 999], latest=100)
 
     full = selectors.ratings_frame(viewer_ids=[3, 999])
     key = ["user_id", "item_id"]
@@ -43,7 +43,7 @@ def test_a_short_history_is_read_whole_with_nothing_older(synthetic_ratings) -> 
         .equals(full.sort_values(key).reset_index(drop=True))
     )
     assert older == {}
-    empty, none = selectors.recent_ratings_frame(viewer_ids=[], latest=5)
+    empty, none = histories.recent_ratings_frame(viewer_ids=[], latest=5)
     assert (len(empty), none) == (0, {})
 
 
