@@ -73,6 +73,10 @@ def _start_workers(count: int, env: dict[str, str], log: Path) -> list[subproces
                 env=env,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
+                # Its own session, as a worker on its own host or in its own service would
+                # be: Linux's autogroup scheduler shares the CPU between sessions, so
+                # workers started in one session would split one share between them.
+                start_new_session=True,
             )
             for _ in range(count)
         ]
