@@ -112,6 +112,10 @@ class PipelineConfig:
         rating >= 4, 1 otherwise).
     label_share : float
     n_folds : int
+    random_fold_weight : float
+        Weight of the ranker rows of random folds against time folds' 1 (only
+        ``"mixed"`` has both). Lower favours the time protocol at the stratified one's
+        expense: ``docs/benchmarks.md`` has the measured trade-off.
     validation_share : float
         Share of users whose groups form the early-stopping slice.
     similarity_source : str
@@ -133,6 +137,7 @@ class PipelineConfig:
     relevance: str = "rated"
     label_share: float = 0.2
     n_folds: int = 2
+    random_fold_weight: float = 1.0
     validation_share: float = 0.15
     similarity_source: str = "itemknn"
     ranker: RankerConfig = field(default_factory=RankerConfig)
@@ -148,6 +153,8 @@ class PipelineConfig:
             raise ValueError(f"relevance must be one of {RELEVANCES}, got {self.relevance!r}")
         if not 0 < self.label_share < 1 or not 0 < self.validation_share < 1:
             raise ValueError("label_share and validation_share must be in (0, 1)")
+        if self.random_fold_weight <= 0:
+            raise ValueError(f"random_fold_weight must be > 0, got {self.random_fold_weight}")
         if self.n_folds < 1 or self.n_candidates < 1 or self.batch_size < 1:
             raise ValueError("n_folds, n_candidates and batch_size must be >= 1")
         for spec in self.sources.values():

@@ -25,6 +25,7 @@ from recommender.engine.ranking import LightGBMRanker, RankerConfig
 from recommender.engine.recall.als import ridge_rows
 from recommender.engine.recall.base import binarize
 from recommender.engine.recall.selection import prune_top_k
+from recommender.engine.recall.sequence import time_ordered
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ COLLABORATIVE_FEATURES = (
     "knn_prediction",
     "knn_support",
     "genre_affinity",
+    "user_recent_offset",
 )
 LIKE_FEATURES = (*FeatureBuilder().feature_names, *COLLABORATIVE_FEATURES)
 #: Binary LightGBM; the tree count is early-stopped on a slice of the fold rows.
@@ -67,7 +69,7 @@ class BiasedMF:
     """
 
     def __init__(
-        self, factors: int = 16, regularization: float = 10.0, iterations: int = 10, seed: int = 0
+        self, factors: int = 8, regularization: float = 10.0, iterations: int = 10, seed: int = 0
     ) -> None:
         if factors < 1 or regularization <= 0 or iterations < 1:
             raise ValueError("factors >= 1, regularization > 0 and iterations >= 1 required")
@@ -185,6 +187,23 @@ def genre_affinity(
     return np.divide(score, n_genres, out=np.zeros_like(score), where=n_genres > 0)
 
 
+def recent_offset(history: HistoryMatrices, n_recent: int = 10) -> np.ndarray:
+    """Mean of each row's latest ``n_recent`` ratings minus its mean rating (0 if empty).
+
+    A viewer's taste (or leniency) drifts: the next ratings resemble the latest more
+    than the whole history.
+    """
+    rows, items, from_end = time_ordered(history.timestamps)
+    latest = from_end < n_recent
+    values = np.asarray(history.ratings[rows[latest], items[latest]]).ravel()
+    n_rows = history.n_users
+    counts = np.bincount(rows[latest], minlength=n_rows)
+    recent = np.bincount(rows[latest], weights=values, minlength=n_rows)
+    _, means = _centred(history.ratings)
+    offset = np.divide(recent, counts, out=np.zeros(n_rows), where=counts > 0) - means
+    return np.nan_to_num(offset)
+
+
 @dataclass(frozen=True)
 class LikeContext:
     """The collaborative models that describe pairs from one set of known ratings.
@@ -241,6 +260,7 @@ class LikeContext:
             knn_prediction,
             knn_support,
             genre_affinity(history, features.item_genres_, rows, items),
+            recent_offset(history)[rows],
         ]
         return np.column_stack(columns).astype(np.float32)
 

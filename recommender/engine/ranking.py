@@ -89,6 +89,7 @@ class LightGBMRanker:
         valid: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None,
         feature_names: Sequence[str],
         categorical: Sequence[str] = (),
+        weights: np.ndarray | None = None,
     ) -> Self:
         """Train with early stopping on ``valid``.
 
@@ -104,6 +105,8 @@ class LightGBMRanker:
         feature_names : sequence of str, length n_features
         categorical : sequence of str
             Names of integer-coded categorical columns (NaN = missing).
+        weights : numpy.ndarray, shape (n_rows,), optional
+            Weight of each row's gradient (all 1 when omitted).
         """
         ranking = self.config.objective != "binary"
         if ranking and groups is None:
@@ -114,7 +117,12 @@ class LightGBMRanker:
             "categorical_feature": list(categorical),
         }
         train = lgb.Dataset(
-            features, labels, group=groups if ranking else None, free_raw_data=True, **dataset_args
+            features,
+            labels,
+            group=groups if ranking else None,
+            weight=weights,
+            free_raw_data=True,
+            **dataset_args,
         )
         valid_sets, callbacks = [], [lgb.log_evaluation(period=0)]
         if valid is not None:

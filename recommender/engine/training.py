@@ -66,6 +66,7 @@ class _TrainingSlice:
     groups: np.ndarray
     users: np.ndarray
     candidate_recall: float
+    weight: float = 1.0
 
     def select(self, valid_users: np.ndarray, is_valid: bool) -> _TrainingSlice:
         """The groups whose user is (or is not) in ``valid_users``."""
@@ -78,6 +79,7 @@ class _TrainingSlice:
             groups=self.groups[group_valid],
             users=self.users[row_valid],
             candidate_recall=self.candidate_recall,
+            weight=self.weight,
         )
 
 
@@ -137,7 +139,7 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
     started = time.perf_counter()
     ratings = deduplicate_ratings(data.ratings)
     report, slices, like_rows = {}, [], []
-    for fold, (fit_part, label_part) in enumerate(_folds(model.config, ratings)):
+    for fold, (fit_part, label_part, weight) in enumerate(_folds(model.config, ratings)):
         fold_fit = _fit_on(
             model.config, data.with_ratings(fit_part), model.item_index, model.vocabulary
         )
@@ -147,7 +149,7 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
             continue
         report[f"fold{fold}_candidate_recall"] = labelled.candidate_recall
         if labelled.labels.any():
-            slices.append(labelled)
+            slices.append(replace(labelled, weight=weight))
     if not slices:
         raise ValueError(
             "too few ratings to train the ranker: no fold has a user with both a history "
@@ -163,17 +165,20 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
 
 def _folds(
     config: PipelineConfig, ratings: pd.DataFrame
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """``(fit part, label part)`` of each fold of ``config.label_split``."""
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, float]]:
+    """``(fit part, label part, row weight)`` of each fold of ``config.label_split``."""
     remaining = ratings
     for fold in range(config.n_folds):
         by_time = config.label_split == "time" or (config.label_split == "mixed" and fold % 2 == 0)
         if not by_time:
-            yield stratified_split(ratings, 1 - config.label_share, seed=config.seed + fold)
+            fit_part, label_part = stratified_split(
+                ratings, 1 - config.label_share, seed=config.seed + fold
+            )
+            yield fit_part, label_part, config.random_fold_weight
             continue
         # Each further time fold steps one label window back in time.
         fit_part, label_part = time_split(remaining, 1 - config.label_share)
-        yield fit_part, label_part
+        yield fit_part, label_part, 1.0
         remaining = fit_part
 
 
@@ -307,19 +312,24 @@ def _train_ranker(
     valid_parts = [part.select(valid_users, is_valid=True) for part in slices]
     names = model.feature_names
     ranker = LightGBMRanker(config.ranker)
-    ranker.fit(*_stack(fit_parts), _stack(valid_parts), names, CATEGORICAL_FEATURES)
+    *fit_rows, fit_weights = _stack(fit_parts)
+    ranker.fit(*fit_rows, tuple(_stack(valid_parts)[:3]), names, CATEGORICAL_FEATURES, fit_weights)
     best_iteration = ranker.booster_.best_iteration
     if not config.refit_ranker:
         return ranker, best_iteration
     refitted = LightGBMRanker(replace(config.ranker, n_estimators=max(best_iteration, 1)))
-    refitted.fit(*_stack(slices), None, names, CATEGORICAL_FEATURES)
+    *rows, weights = _stack(slices)
+    refitted.fit(*rows, None, names, CATEGORICAL_FEATURES, weights)
     return refitted, best_iteration
 
 
-def _stack(parts: Sequence[_TrainingSlice]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(features, labels, groups)`` of several slices, in order."""
+def _stack(
+    parts: Sequence[_TrainingSlice],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(features, labels, groups, row weights)`` of several slices, in order."""
     return (
         np.concatenate([part.features for part in parts]),
         np.concatenate([part.labels for part in parts]),
         np.concatenate([part.groups for part in parts]),
+        np.concatenate([np.full(len(part.labels), part.weight) for part in parts]),
     )

@@ -14,7 +14,9 @@ from recommender.engine.artifacts import load_model, save_model
 from recommender.engine.config import PipelineConfig
 from recommender.engine.data import IdIndex, InteractionData, build_histories
 from recommender.engine.evaluation import holdout_split, like_auc, mean_baseline_scores
+from recommender.engine.liking import recent_offset
 from recommender.engine.model import RecommenderModel
+from recommender.engine.ranking import LightGBMRanker, RankerConfig
 from recommender.engine.splits import stratified_split, time_split
 
 
@@ -46,7 +48,7 @@ def test_liked_relevance_grades_the_labels(
 ) -> None:
     config = replace(small_config, relevance=relevance)
     model = training.fit_sources(config, synthetic_data)
-    fit_part, label_part = next(training._folds(config, synthetic_data.ratings))
+    fit_part, label_part, _ = next(training._folds(config, synthetic_data.ratings))
     fitted = training._fit_on(
         config, synthetic_data.with_ratings(fit_part), model.item_index, model.vocabulary
     )
@@ -105,3 +107,57 @@ def test_like_auc_uses_no_statistic_of_the_test_rows(
     assert 0 <= report["auc"] <= 1
     assert swapped["auc"] == pytest.approx(1 - report["auc"])
     assert swapped["baseline_auc"] == pytest.approx(1 - report["baseline_auc"])
+
+
+def test_folds_carry_the_weight_of_their_kind(
+    synthetic_data: InteractionData, small_config: PipelineConfig
+) -> None:
+    config = replace(small_config, label_split="mixed", n_folds=3, random_fold_weight=0.25)
+    weights = [weight for _, _, weight in training._folds(config, synthetic_data.ratings)]
+
+    assert weights == [1.0, 0.25, 1.0]
+    with pytest.raises(ValueError, match="random_fold_weight"):
+        replace(config, random_fold_weight=0.0)
+
+
+def test_the_ranker_rows_are_weighted_by_fold(
+    synthetic_data: InteractionData, small_config: PipelineConfig
+) -> None:
+    config = replace(small_config, label_split="mixed", random_fold_weight=0.5)
+    model = training.fit(config, synthetic_data)
+    slices = [
+        training._TrainingSlice(np.zeros((n, 1)), np.ones(n), np.array([n]), np.ones(n), 1.0, w)
+        for n, w in ((2, 1.0), (3, 0.5))
+    ]
+
+    *_, weights = training._stack(slices)
+    np.testing.assert_array_equal(weights, [1.0, 1.0, 0.5, 0.5, 0.5])
+    assert model.ranker.booster_.num_trees() > 0
+
+
+def test_recent_offset_is_the_latest_ratings_against_the_mean() -> None:
+    ratings = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 1, 2],
+            "item_id": [10, 11, 12, 13, 10],
+            "rating": [5.0, 5.0, 1.0, 1.0, 3.0],
+            "timestamp": [1, 2, 3, 4, 1],
+        }
+    )
+    history = build_histories(ratings, IdIndex([1, 2, 3]), IdIndex([10, 11, 12, 13]))
+
+    np.testing.assert_allclose(recent_offset(history, n_recent=2), [-2.0, 0.0, 0.0])
+
+
+def test_row_weights_reach_lightgbm() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(400, 2))
+    labels = (rng.random(400) < 0.5).astype(np.float32)
+    config = RankerConfig(objective="binary", min_data_in_leaf=5, n_estimators=20)
+    weights = np.where(labels == 1, 4.0, 1.0)
+
+    plain = LightGBMRanker(config).fit(features, labels, None, None, ["a", "b"])
+    weighted = LightGBMRanker(config).fit(features, labels, None, None, ["a", "b"], (), weights)
+
+    # Up-weighting the positives raises every predicted probability.
+    assert weighted.predict(features).mean() > plain.predict(features).mean() + 0.1
