@@ -67,7 +67,9 @@ pages = {
     "viewers changelist": ("/admin/ingestion/viewer/", False),
     "movies changelist": ("/admin/ingestion/movie/", False),
     "item neighbors changelist": ("/admin/recommender/itemneighbor/", False),
-    f"viewer page ({viewer_ratings:,} ratings)": (f"/admin/ingestion/viewer/{viewer}/change/", False),
+    f"viewer page ({viewer_ratings:,} ratings)": (
+        f"/admin/ingestion/viewer/{viewer}/change/", False
+    ),
     "movie page": (f"/admin/ingestion/movie/{movie}/change/", False),
     "dashboard, cold cache": ("/admin/dashboard/", True),
 }

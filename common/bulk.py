@@ -95,7 +95,7 @@ class FirstLoad:
         """Insert ``frame``. Its keys must be new and distinct, which the caller checks:
         a repeated key is only found when the unique index is built, failing the load."""
         with connection.cursor() as cursor:
-            _copy_frozen(cursor, self.table, frame, set(epoch_columns), on_batch)
+            _copy(cursor, self.table, frame, set(epoch_columns), on_batch, freeze=True)
         changed = frozenset(pd.unique(frame[report]).tolist()) if report else frozenset()
         return UpsertCounts(created=len(frame), updated=0, changed=changed)
 
@@ -303,15 +303,37 @@ def _stage_postgresql(
     return staging
 
 
-def _copy_frozen(
+def insert_frame(table: str, frame: pd.DataFrame) -> int:
+    """Insert ``frame``, whose keys the caller knows to be new (e.g. rows of a new run):
+    no staging table, no conflict check (PostgreSQL: ``COPY`` straight into ``table``).
+    Returns the number of rows."""
+    _check_vendor()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _copy(cursor, table, frame, set(), None, freeze=False)
+        else:
+            quote = connection.ops.quote_name
+            placeholders = ", ".join(["%s"] * len(frame.columns))
+            sql = (
+                f"INSERT INTO {quote(table)} ({', '.join(map(quote, frame.columns))}) "
+                f"VALUES ({placeholders})"
+            )
+            for batch in _batches(frame):
+                cursor.executemany(sql, _python_rows(batch))
+    return len(frame)
+
+
+def _copy(
     cursor: CursorWrapper,
     table: str,
     frame: pd.DataFrame,
     epoch_columns: set[str],
     on_batch: OnBatch | None,
+    *,
+    freeze: bool,
 ) -> None:
-    """``COPY … FREEZE`` of ``frame`` straight into ``table`` (truncated in this transaction);
-    epoch columns are sent as ISO-8601 UTC text, formatted by numpy."""
+    """``COPY`` of ``frame`` straight into ``table`` (``FREEZE``: the table was truncated
+    in this transaction); epoch columns are sent as ISO-8601 UTC text, formatted by numpy."""
     quote = connection.ops.quote_name
     converted = frame.assign(
         **{
@@ -323,7 +345,7 @@ def _copy_frozen(
     )
     copy_sql = (
         f"COPY {quote(table)} ({', '.join(map(quote, frame.columns))}) "
-        "FROM STDIN WITH (FORMAT csv, NULL '\\N', FREEZE)"
+        f"FROM STDIN WITH (FORMAT csv, NULL '\\N'{', FREEZE' if freeze else ''})"
     )
     with cursor.cursor.copy(copy_sql) as copy:
         for batch in _batches(converted):
