@@ -120,7 +120,11 @@ class Rating(models.Model):
         ]
         indexes = [
             models.Index(fields=["viewer", "rated_at"], name="rating_viewer_history"),
-            models.Index(fields=["movie", "rated_at"], name="rating_movie_ratings"),
+            # With the score: a movie's count and mean (the admin's movie list, the
+            # overview) come from the index alone, not from a heap page per rating.
+            models.Index(
+                fields=["movie", "rated_at"], include=["score"], name="rating_movie_ratings"
+            ),
         ]
 
     def __str__(self) -> str:
