@@ -45,7 +45,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.contrib.auth import get_user_model
 
-repeat, most = int(sys.argv[1]), int(sys.argv[2])
+repeat, most, only = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 user, _ = get_user_model().objects.get_or_create(
     username="admin-pages-benchmark", defaults={"is_staff": True, "is_superuser": True}
 )
@@ -75,6 +75,8 @@ pages = {
 }
 results = {}
 for name, (url, cold) in pages.items():
+    if only not in name:
+        continue
     seconds = []
     for _ in range(repeat):
         if cold:
@@ -93,7 +95,9 @@ print(json.dumps(results))
 """
 
 
-def timed_pages(tree: Path, database_url: str, repeat: int, most: int) -> dict[str, dict]:
+def timed_pages(
+    tree: Path, database_url: str, repeat: int, most: int, only: str = ""
+) -> dict[str, dict]:
     env = {
         **os.environ,
         "PYTHONPATH": str(tree),
@@ -105,7 +109,7 @@ def timed_pages(tree: Path, database_url: str, repeat: int, most: int) -> dict[s
         "DJANGO_DEBUG": "false",
     }
     output = subprocess.run(
-        [sys.executable, "-c", CHILD, str(repeat), str(most)],
+        [sys.executable, "-c", CHILD, str(repeat), str(most), only],
         env=env,
         cwd=tree,
         check=True,
@@ -145,14 +149,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--viewer-ratings", type=int, default=5000)
     parser.add_argument("--compare", type=Path, help="another checkout, timed in the same run")
+    parser.add_argument("--only", default="", help="only the pages whose name contains this")
     args = parser.parse_args()
     load_before = os.getloadavg()
-    before = (
-        timed_pages(args.compare, args.postgres, args.repeat, args.viewer_ratings)
-        if args.compare
-        else None
-    )
-    current = timed_pages(REPO, args.postgres, args.repeat, args.viewer_ratings)
+    timing = (args.postgres, args.repeat, args.viewer_ratings, args.only)
+    before = timed_pages(args.compare, *timing) if args.compare else None
+    current = timed_pages(REPO, *timing)
     print(render(current, before, args.repeat))
     print(
         "\nLoad average (1/5/15 min) at start {}, at end {}: the machine is shared.".format(

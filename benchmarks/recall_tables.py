@@ -13,6 +13,8 @@ size the issue names) and a popularity list. Timed, in one run:
 - ``model_runs_delete`` of the second run (its rows go with it, by cascade).
 
 The two runs are deleted at the end whatever happens. Synthetic rows: not a model's output.
+``--leave-one`` only publishes one run and leaves it (to time the neighbor admin list at
+size with ``admin_pages.py``; delete it from the admin, or with ``model_runs_delete``).
 
 Usage::
 
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--postgres", required=True, help="URL of the loaded database")
     parser.add_argument("--sources", type=int, default=2)
     parser.add_argument("--neighbors", type=int, default=60)
+    parser.add_argument("--leave-one", action="store_true", help="publish one run, keep it")
     args = parser.parse_args()
     os.environ.update(
         DATABASE_URL=args.postgres,
@@ -92,6 +95,11 @@ def main() -> None:
     movie_ids = np.array(Movie.objects.order_by("id").values_list("id", flat=True))
     neighbors, popular = synthetic_tables(movie_ids, args.sources, args.neighbors, 0)
     succeeded = ModelRun.Status.SUCCEEDED
+    if args.leave_one:
+        run = ModelRun.objects.create(status=succeeded, triggered_by="benchmark")
+        recall_tables_write(run=run, neighbors=neighbors, popular=popular)
+        print(f"run {run.id}: {len(neighbors):,} neighbor rows published and kept")
+        return
     runs = [ModelRun.objects.create(status=succeeded, triggered_by="benchmark") for _ in "ab"]
     results: list[tuple[str, float]] = []
 

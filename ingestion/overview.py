@@ -116,18 +116,19 @@ def overview_aggregate(*, top: int, min_ratings: int) -> DataOverview:
         .sort_values(["bayesian_mean", "id"], ascending=[False, True])
         .head(top)
     )
+    ids = pd.concat([most_rated["id"], best_rated["id"]]).unique().tolist()
+    titles = dict(Movie.objects.filter(id__in=ids).values_list("id", "title"))
     return DataOverview(
         counts=dataset_counts(),
         ratings_per_month=sorted(months.items()),
         score_histogram=_score_histogram(scores),
-        most_rated=_rated_movies(most_rated),
-        best_rated=_rated_movies(best_rated),
+        most_rated=_rated_movies(most_rated, titles),
+        best_rated=_rated_movies(best_rated, titles),
         best_rated_min_ratings=min_ratings,
     )
 
 
-def _rated_movies(rows: pd.DataFrame) -> list[RatedMovie]:
-    titles = dict(Movie.objects.filter(id__in=rows["id"].tolist()).values_list("id", "title"))
+def _rated_movies(rows: pd.DataFrame, titles: dict[int, str]) -> list[RatedMovie]:
     return [
         RatedMovie(
             int(row.id), titles[row.id], int(row.n), float(row.mean), float(row.bayesian_mean)
