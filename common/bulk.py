@@ -8,14 +8,22 @@ then one ``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE <changed>`` mov
 
 Unchanged rows are never rewritten, so a repeated load touches nothing. Columns listed in
 ``epoch_columns`` carry unix seconds and are converted to timestamps by the database.
+
+A table that is empty when a load begins needs no conflict check at all: ``first_load``
+hands out a writer that appends directly (PostgreSQL: ``COPY … FREEZE`` into the table,
+its secondary indexes and unique and foreign-key constraints dropped for the load and
+rebuilt once at the end, as ``pg_restore`` does). On 25 million ratings that is the
+difference between minutes of per-row index maintenance and one sort per index.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
@@ -56,30 +64,114 @@ def upsert_frame(
     rows really written. ``on_batch`` is called with the number of rows of each batch
     staged, for progress bars.
     """
-    vendor = connection.vendor
-    if vendor not in ("postgresql", "sqlite"):
+    _check_vendor()
+    columns, epochs = list(frame.columns), set(epoch_columns)
+    with connection.cursor() as cursor:
+        stage = _stage_postgresql if connection.vendor == "postgresql" else _stage_sqlite
+        staging = stage(cursor, table, frame, epochs, on_batch)
+        insert = (
+            _insert_from(table, columns, staging, epochs)
+            + f" {_conflict_clause(table, columns, list(key), only_newer)}"
+        )
+        counts = _upsert(cursor, table, insert, report)
+        cursor.execute(f"DROP TABLE {staging}")
+    return counts
+
+
+@dataclass(frozen=True)
+class FirstLoad:
+    """Appends rows to a table that held none when the load began (see ``first_load``)."""
+
+    table: str
+
+    def insert(
+        self,
+        frame: pd.DataFrame,
+        *,
+        epoch_columns: Sequence[str] = (),
+        report: str | None = None,
+        on_batch: OnBatch | None = None,
+    ) -> UpsertCounts:
+        """Insert ``frame``. Its keys must be new and distinct, which the caller checks:
+        a repeated key is only found when the unique index is built, failing the load."""
+        with connection.cursor() as cursor:
+            _copy(cursor, self.table, frame, set(epoch_columns), on_batch, freeze=True)
+        changed = frozenset(pd.unique(frame[report]).tolist()) if report else frozenset()
+        return UpsertCounts(created=len(frame), updated=0, changed=changed)
+
+
+@contextmanager
+def first_load(table: str) -> Iterator[FirstLoad | None]:
+    """On PostgreSQL, a ``FirstLoad`` writer when ``table`` is empty; else None (upsert).
+
+    Must run inside the load's transaction. The empty table is locked (ACCESS EXCLUSIVE,
+    until the transaction ends), truncated (so that ``COPY`` may freeze its rows: no later
+    vacuum pass, index-only scans at once), and its secondary indexes, unique and
+    foreign-key constraints are dropped; they are created again, and the table analysed,
+    when the block ends without an error. An error rolls all of it back with the
+    transaction. SQLite, the embedded small-data default, always upserts.
+    """
+    if connection.vendor != "postgresql":
+        yield None
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if not _empty(cursor, table):
+            yield None
+            return
+        cursor.execute(f"LOCK TABLE {quote(table)} IN ACCESS EXCLUSIVE MODE")
+        if not _empty(cursor, table):  # filled while the lock was awaited
+            yield None
+            return
+        rebuild = _drop_secondary_indexes(cursor, table)
+        cursor.execute(f"TRUNCATE {quote(table)}")
+    yield FirstLoad(table)
+    with connection.cursor() as cursor:
+        # One sort per index, in memory where it fits (the server's share of the load).
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for statement in rebuild:
+            cursor.execute(statement)
+        # Planner statistics, and the row estimate the admin's paginator reads.
+        cursor.execute(f"ANALYZE {quote(table)}")
+
+
+def _check_vendor() -> None:
+    if connection.vendor not in ("postgresql", "sqlite"):
         raise UnsupportedDatabase(
             f"bulk loading supports PostgreSQL and SQLite, not {connection.display_name}"
         )
+
+
+def _empty(cursor: CursorWrapper, table: str) -> bool:
+    cursor.execute(f"SELECT 1 FROM {connection.ops.quote_name(table)} LIMIT 1")
+    return cursor.fetchone() is None
+
+
+def _drop_secondary_indexes(cursor: CursorWrapper, table: str) -> list[str]:
+    """Drop ``table``'s indexes and unique and foreign-key constraints (the primary key
+    and check constraints stay); returns the statements that create them again."""
     quote = connection.ops.quote_name
-    columns, epochs = list(frame.columns), set(epoch_columns)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {quote(table)}")
-        before = cursor.fetchone()[0]
-        stage = _stage_postgresql if vendor == "postgresql" else _stage_sqlite
-        staging = stage(cursor, table, frame, epochs, on_batch)
-        converted = ", ".join(_from_epoch(quote(c)) if c in epochs else quote(c) for c in columns)
-        # "WHERE true" tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-        insert = (
-            f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
-            f"SELECT {converted} FROM {staging} WHERE true "
-            f"{_conflict_clause(table, columns, list(key), only_newer)}"
-        )
-        written, changed = _insert(cursor, insert, report)
-        cursor.execute(f"DROP TABLE {staging}")
-        cursor.execute(f"SELECT COUNT(*) FROM {quote(table)}")
-        created = cursor.fetchone()[0] - before
-    return UpsertCounts(created=created, updated=written - created, changed=changed)
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype IN ('u', 'f') ORDER BY contype DESC, conname",
+        [table],
+    )
+    constraints = cursor.fetchall()
+    cursor.execute(
+        "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+        "WHERE indrelid = %s::regclass AND NOT indisprimary AND indexrelid NOT IN "
+        "(SELECT conindid FROM pg_constraint WHERE conrelid = %s::regclass) ORDER BY 1",
+        [table, table],
+    )
+    indexes = cursor.fetchall()
+    for name, _ in constraints:
+        cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
+    for name, _ in indexes:
+        cursor.execute(f"DROP INDEX {name}")
+    return [definition for _, definition in indexes] + [
+        f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}"
+        for name, definition in constraints
+    ]
 
 
 _DISTINCT = {"postgresql": "IS DISTINCT FROM", "sqlite": "IS NOT"}
@@ -109,23 +201,45 @@ def _conflict_clause(table: str, columns: list[str], key: list[str], only_newer:
     return f"ON CONFLICT ({', '.join(map(quote, key))}) DO UPDATE SET {assignments} WHERE {changed}"
 
 
-def _insert(cursor: CursorWrapper, insert: str, report: str | None) -> tuple[int, frozenset]:
-    """Run the INSERT; the number of rows written, and the reported column's values."""
-    if report is None:
-        cursor.execute(insert)
-        return cursor.rowcount, frozenset()
-    column = connection.ops.quote_name(report)
+def _insert_from(table: str, columns: list[str], staging: str, epochs: set[str]) -> str:
+    quote = connection.ops.quote_name
+    converted = ", ".join(_from_epoch(quote(c)) if c in epochs else quote(c) for c in columns)
+    # "WHERE true" tells SQLite's parser that an ON CONFLICT belongs to the INSERT.
+    return (
+        f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
+        f"SELECT {converted} FROM {staging} WHERE true"
+    )
+
+
+def _upsert(cursor: CursorWrapper, table: str, insert: str, report: str | None) -> UpsertCounts:
+    """Run the upsert; created and updated counts, and the reported column's values."""
     if connection.vendor == "postgresql":
-        # Grouped in the database: a 25M-row load returns one row per distinct value.
+        # xmax is 0 on a freshly inserted row version and set on an updated one: the
+        # counts come with the rows written, without counting the table (seconds at 25M).
+        column = connection.ops.quote_name(report) if report else "NULL"
         cursor.execute(
-            f"WITH written AS ({insert} RETURNING {column}) "
-            f"SELECT {column}, COUNT(*) FROM written GROUP BY {column}"
+            f"WITH written AS ({insert} RETURNING {column} AS reported, xmax = 0 AS created) "
+            "SELECT reported, COUNT(*), COUNT(*) FILTER (WHERE created) FROM written "
+            "GROUP BY reported"
         )
         rows = cursor.fetchall()
-        return sum(count for _, count in rows), frozenset(value for value, _ in rows)
-    cursor.execute(f"{insert} RETURNING {column}")
-    values = [value for (value,) in cursor.fetchall()]
-    return len(values), frozenset(values)
+        written, created = sum(row[1] for row in rows), sum(row[2] for row in rows)
+        changed = frozenset(row[0] for row in rows) if report else frozenset()
+        return UpsertCounts(created=created, updated=written - created, changed=changed)
+    # SQLite (the embedded, small-data default) cannot tell an insert from an update.
+    count = f"SELECT COUNT(*) FROM {connection.ops.quote_name(table)}"
+    cursor.execute(count)
+    before = cursor.fetchone()[0]
+    if report is None:
+        cursor.execute(insert)
+        written, changed = cursor.rowcount, frozenset()
+    else:
+        cursor.execute(f"{insert} RETURNING {connection.ops.quote_name(report)}")
+        values = [value for (value,) in cursor.fetchall()]
+        written, changed = len(values), frozenset(values)
+    cursor.execute(count)
+    created = cursor.fetchone()[0] - before
+    return UpsertCounts(created=created, updated=written - created, changed=changed)
 
 
 def _batches(frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
@@ -187,6 +301,57 @@ def _stage_postgresql(
             if on_batch:
                 on_batch(len(batch))
     return staging
+
+
+def insert_frame(table: str, frame: pd.DataFrame) -> int:
+    """Insert ``frame``, whose keys the caller knows to be new (e.g. rows of a new run):
+    no staging table, no conflict check (PostgreSQL: ``COPY`` straight into ``table``).
+    Returns the number of rows."""
+    _check_vendor()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _copy(cursor, table, frame, set(), None, freeze=False)
+        else:
+            quote = connection.ops.quote_name
+            placeholders = ", ".join(["%s"] * len(frame.columns))
+            sql = (
+                f"INSERT INTO {quote(table)} ({', '.join(map(quote, frame.columns))}) "
+                f"VALUES ({placeholders})"
+            )
+            for batch in _batches(frame):
+                cursor.executemany(sql, _python_rows(batch))
+    return len(frame)
+
+
+def _copy(
+    cursor: CursorWrapper,
+    table: str,
+    frame: pd.DataFrame,
+    epoch_columns: set[str],
+    on_batch: OnBatch | None,
+    *,
+    freeze: bool,
+) -> None:
+    """``COPY`` of ``frame`` straight into ``table`` (``FREEZE``: the table was truncated
+    in this transaction); epoch columns are sent as ISO-8601 UTC text, formatted by numpy."""
+    quote = connection.ops.quote_name
+    converted = frame.assign(
+        **{
+            column: np.datetime_as_string(
+                frame[column].to_numpy(dtype="int64").astype("datetime64[s]"), timezone="UTC"
+            )
+            for column in epoch_columns
+        }
+    )
+    copy_sql = (
+        f"COPY {quote(table)} ({', '.join(map(quote, frame.columns))}) "
+        f"FROM STDIN WITH (FORMAT csv, NULL '\\N'{', FREEZE' if freeze else ''})"
+    )
+    with cursor.cursor.copy(copy_sql) as copy:
+        for batch in _batches(converted):
+            copy.write(batch.to_csv(header=False, index=False, na_rep="\\N"))
+            if on_batch:
+                on_batch(len(batch))
 
 
 def _python_rows(frame: pd.DataFrame) -> list[tuple]:

@@ -4,37 +4,38 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db import connection, models, transaction
-from django.db.models import Avg, Count, QuerySet
+from django.db import models, transaction
+from django.db.models import Aggregate, Avg, Count, FloatField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from .models import DatasetImport, Genre, Movie, Rating, Tag, Viewer
+from .selectors import row_count
 from .services import movies_delete, ratings_delete, viewer_histories_changed
 
 
 class EstimatedCountPaginator(Paginator):
-    """Uses PostgreSQL's planner estimate instead of ``COUNT(*)`` for an unfiltered table.
+    """Uses PostgreSQL's planner estimate instead of ``COUNT(*)`` above
+    ``EXACT_COUNT_UP_TO`` rows, filtered or not.
 
     An exact count of tens of millions of ratings takes seconds on PostgreSQL; the page
-    links only need the order of magnitude. Filtered lists and other databases count.
+    links only need the order of magnitude. Smaller lists and other databases count.
     """
 
     @cached_property
     def count(self) -> int:
-        queryset = self.object_list
-        if connection.vendor == "postgresql" and not queryset.query.where:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                    [queryset.model._meta.db_table],
-                )
-                row = cursor.fetchone()
-            if row and row[0] > 100_000:
-                return int(row[0])
-        return super().count
+        return row_count(self.object_list)
+
+
+def _ratings_per_row(field: str, aggregate: Aggregate) -> Coalesce:
+    """``aggregate`` over the ratings of each row shown (a correlated subquery: the
+    database computes it for the page's rows only, over an index, never for the table)."""
+    ratings = Rating.objects.filter(**{field: OuterRef("pk")}).order_by().values(field)
+    subquery = Subquery(ratings.annotate(value=aggregate).values("value"))
+    return Coalesce(subquery, Value(0), output_field=aggregate.output_field)
 
 
 def _changelist_link(model: str, query: str, label: object) -> str:
@@ -66,6 +67,8 @@ class MovieAdmin(admin.ModelAdmin):
     filter_horizontal = ["genres"]
     list_per_page = 50
     ordering = ["id"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     readonly_fields = ["pages", "top_tags"]
     #: A movie of ml-25m can carry thousands of tags: its page shows the most used ones.
@@ -76,7 +79,10 @@ class MovieAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .prefetch_related("genres")
-            .annotate(rating_count=Count("ratings"), mean_score=Avg("ratings__score"))
+            .annotate(
+                rating_count=_ratings_per_row("movie", Count("*")),
+                mean_score=_ratings_per_row("movie", Avg("score", output_field=FloatField())),
+            )
         )
 
     def delete_model(self, request: HttpRequest, obj: Movie) -> None:
@@ -109,13 +115,14 @@ class MovieAdmin(admin.ModelAdmin):
     def genre_names(self, movie: Movie) -> str:
         return ", ".join(genre.name for genre in movie.genres.all())
 
-    @admin.display(description="ratings", ordering="rating_count")
+    # Not sortable: ordering by them would aggregate every rating on each page view.
+    @admin.display(description="ratings")
     def rating_count(self, movie: Movie) -> str:
         return _changelist_link("rating", f"movie__id__exact={movie.pk}", movie.rating_count)
 
-    @admin.display(description="mean score", ordering="mean_score")
+    @admin.display(description="mean score")
     def mean_score(self, movie: Movie) -> str:
-        return "–" if movie.mean_score is None else f"{movie.mean_score:.2f}"
+        return "–" if not movie.rating_count else f"{movie.mean_score:.2f}"
 
 
 @admin.register(Viewer)
@@ -125,11 +132,18 @@ class ViewerAdmin(admin.ModelAdmin):
     search_fields = ["=id", "zip_code"]
     list_per_page = 50
     ordering = ["id"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Viewer]:
-        return super().get_queryset(request).annotate(rating_count=Count("ratings"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(rating_count=_ratings_per_row("viewer", Count("*")))
+        )
 
-    @admin.display(description="ratings", ordering="rating_count")
+    # Not sortable: ordering by it would aggregate every rating on each page view.
+    @admin.display(description="ratings")
     def rating_count(self, viewer: Viewer) -> str:
         return _changelist_link("rating", f"viewer__id__exact={viewer.pk}", viewer.rating_count)
 

@@ -1,8 +1,10 @@
 """Writing a validated MovieLens release into the tables, set-based and in chunks.
 
-No Python object per row: frames go through ``common.bulk.upsert_frame`` (COPY on
-PostgreSQL). The caller (``services.movielens_import``) owns the transaction and bumps the
-versions cached answers depend on from what this reports.
+No Python object per row: frames go through ``common.bulk`` (COPY on PostgreSQL). The
+ratings of a first load (an empty ratings table) are appended without conflict checks,
+indexes rebuilt at the end; later loads upsert chunk by chunk. The caller
+(``services.movielens_import``) owns the transaction and bumps the versions cached
+answers depend on from what this reports.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from common.bulk import upsert_frame
+from common.bulk import FirstLoad, UpsertCounts, first_load, upsert_frame
 
 from .models import Genre, Movie, Rating, Tag, Viewer
 from .sources.base import MovieLensRelease
@@ -95,23 +97,14 @@ def _write_ratings(
     """Write the ratings chunk by chunk, as they are read (memory stays bounded)."""
     created = updated = read = 0
     changed: set[int] = set()
-    for chunk in release.rating_chunks:
-        seen.append(_implied_viewers(chunk["viewer_id"]))
-        ratings = chunk.rename(columns={"timestamp": "rated_at"})
-        counts = upsert_frame(
-            Rating._meta.db_table,
-            ratings,
-            key=["viewer_id", "movie_id"],
-            epoch_columns=["rated_at"],
-            # A rating changed since the file was written (through the API, the admin)
-            # is newer than the file's row and stays as it is.
-            only_newer="rated_at",
-            report="viewer_id",
-            on_batch=advance,
-        )
-        created, updated = created + counts.created, updated + counts.updated
-        changed |= counts.changed
-        read += len(chunk)
+    with first_load(Rating._meta.db_table) as fresh:
+        for chunk in release.rating_chunks:
+            seen.append(_implied_viewers(chunk["viewer_id"], already=seen[-1]))
+            counts = _write_rating_chunk(chunk.rename(columns={"timestamp": "rated_at"}), fresh,
+                                         advance)  # fmt: skip
+            created, updated = created + counts.created, updated + counts.updated
+            changed |= counts.changed
+            read += len(chunk)
     viewers = len(release.viewers) or len(np.unique(np.concatenate(seen)))
     return WrittenRelease(
         viewers=viewers,
@@ -123,12 +116,36 @@ def _write_ratings(
     )
 
 
-def _implied_viewers(viewer_ids: pd.Series) -> np.ndarray:
+def _write_rating_chunk(
+    ratings: pd.DataFrame, fresh: FirstLoad | None, advance: Callable[[int], None] | None
+) -> UpsertCounts:
+    if fresh is not None:
+        return fresh.insert(
+            ratings, epoch_columns=["rated_at"], report="viewer_id", on_batch=advance
+        )
+    return upsert_frame(
+        Rating._meta.db_table,
+        ratings,
+        key=["viewer_id", "movie_id"],
+        epoch_columns=["rated_at"],
+        # A rating changed since the file was written (through the API, the admin)
+        # is newer than the file's row and stays as it is.
+        only_newer="rated_at",
+        report="viewer_id",
+        on_batch=advance,
+    )
+
+
+def _implied_viewers(viewer_ids: pd.Series, already: np.ndarray | None = None) -> np.ndarray:
     """Create the viewers a release names only in its ratings or tags (no demographics);
-    viewers already stored keep theirs. Returns the distinct ids."""
+    viewers already stored keep theirs. Returns the distinct ids.
+
+    ``already``: the ids the previous chunk made sure of (in a file sorted by viewer, as
+    the releases are, each viewer is then sent once rather than once per chunk)."""
     distinct = np.unique(viewer_ids.to_numpy(dtype=np.int64))
-    if len(distinct):
-        upsert_frame(Viewer._meta.db_table, pd.DataFrame({"id": distinct}), key=["id"])
+    new = distinct if already is None else np.setdiff1d(distinct, already, assume_unique=True)
+    if len(new):
+        upsert_frame(Viewer._meta.db_table, pd.DataFrame({"id": new}), key=["id"])
     return distinct
 
 

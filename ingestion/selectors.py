@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
+import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Avg, BigIntegerField, Count, FloatField, Func, QuerySet, Sum, Value
-from django.db.models.functions import Cast, TruncMonth
+from django.db.models import BigIntegerField, Count, Func, QuerySet, Sum, Value
 
 from .models import (
-    SCORES,
     CatalogueVersion,
     Genre,
     Movie,
@@ -28,18 +25,58 @@ COUNTS_CACHE_KEY = "ingestion:dataset-counts"
 COUNTS_CACHE_SECONDS = 30
 
 
+#: Above this many rows (by the planner's estimate) a count is the estimate: counting
+#: 25 million ratings exactly takes seconds, and a list or a dashboard needs the magnitude.
+EXACT_COUNT_UP_TO = 100_000
+
+
 def dataset_counts() -> dict[str, int]:
-    """Rows per table; cached briefly because counting a large ratings table is not free."""
+    """Rows per table (estimated above ``EXACT_COUNT_UP_TO`` on PostgreSQL); cached briefly."""
     counts = cache.get(COUNTS_CACHE_KEY)
     if counts is None:
-        counts = {
-            "genres": Genre.objects.count(),
-            "movies": Movie.objects.count(),
-            "viewers": Viewer.objects.count(),
-            "ratings": Rating.objects.count(),
-        }
+        tables = {"genres": Genre, "movies": Movie, "viewers": Viewer, "ratings": Rating}
+        estimates = _table_estimates([model._meta.db_table for model in tables.values()])
+        counts = {}
+        for name, model in tables.items():
+            estimate = estimates.get(model._meta.db_table, 0)
+            counts[name] = estimate if estimate > EXACT_COUNT_UP_TO else model.objects.count()
         cache.set(COUNTS_CACHE_KEY, counts, COUNTS_CACHE_SECONDS)
     return counts
+
+
+def _table_estimates(tables: list[str]) -> dict[str, int]:
+    """PostgreSQL's row estimates of whole tables, in one query (none elsewhere)."""
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples::bigint FROM pg_class WHERE oid = ANY(%s::regclass[])",
+            [tables],
+        )
+        return dict(cursor.fetchall())
+
+
+def row_count(queryset: QuerySet) -> int:
+    """The rows of ``queryset``: PostgreSQL's planner estimate when that is over
+    ``EXACT_COUNT_UP_TO`` rows, else (and on SQLite) an exact ``COUNT(*)``."""
+    estimate = planner_row_estimate(queryset)
+    if estimate is not None and estimate > EXACT_COUNT_UP_TO:
+        return estimate
+    return queryset.count()
+
+
+def planner_row_estimate(queryset: QuerySet) -> int | None:
+    """PostgreSQL's estimate of the rows ``queryset`` returns (``EXPLAIN``; statistics
+    kept by ANALYZE and autovacuum); None on other databases."""
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = queryset.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def rating_snapshot() -> dict[str, object]:
@@ -240,92 +277,6 @@ def viewers_frame() -> pd.DataFrame:
     for column in ("gender", "occupation"):
         viewers[column] = viewers[column].mask(viewers[column] == "", None)
     return viewers
-
-
-# ---------------------------------------------------------------- the admin's dashboard
-DATA_OVERVIEW_CACHE_KEY = "ingestion:data-overview"
-#: The overview aggregates every rating; a minute of staleness keeps the dashboard's
-#: auto-refresh from re-scanning a large table every few seconds.
-DATA_OVERVIEW_CACHE_SECONDS = 60
-#: Prior weight of the Bayesian mean: a movie needs about this many ratings before its
-#: own mean outweighs the catalogue's.
-BAYES_PRIOR_RATINGS = 20
-
-
-@dataclass(frozen=True)
-class RatedMovie:
-    id: int
-    title: str
-    ratings: int
-    mean: float
-    bayesian_mean: float
-
-
-@dataclass(frozen=True)
-class DataOverview:
-    counts: dict[str, int]
-    #: (first day of the month, number of ratings), oldest first.
-    ratings_per_month: list[tuple[dt.date, int]]
-    #: Number of ratings per score: every whole star 1–5, and the half stars too when
-    #: the data has any (ml-100k's chart keeps its five bars).
-    score_histogram: dict[float, int]
-    most_rated: list[RatedMovie]
-    best_rated: list[RatedMovie]
-    best_rated_min_ratings: int
-
-
-def data_overview(*, top: int = 10, min_ratings: int = 50) -> DataOverview:
-    """Counts, ratings over time and by score, the most-rated and best-rated movies.
-
-    Everything is aggregated by the database (a handful of grouped queries, none per
-    movie); the result is cached for ``DATA_OVERVIEW_CACHE_SECONDS``.
-    """
-    key = f"{DATA_OVERVIEW_CACHE_KEY}:{top}:{min_ratings}"
-    overview = cache.get(key)
-    if overview is None:
-        overview = _data_overview(top=top, min_ratings=min_ratings)
-        cache.set(key, overview, DATA_OVERVIEW_CACHE_SECONDS)
-    return overview
-
-
-def _data_overview(*, top: int, min_ratings: int) -> DataOverview:
-    months = (
-        Rating.objects.annotate(month=TruncMonth("rated_at"))
-        .values("month")
-        .annotate(n=Count("id"))
-        .order_by("month")
-        .values_list("month", "n")
-    )
-    scores = dict(Rating.objects.values("score").annotate(n=Count("id")).values_list("score", "n"))
-    mean = Rating.objects.aggregate(mean=Avg("score"))["mean"] or 0.0
-    per_movie = Movie.objects.annotate(
-        n=Count("ratings"),
-        mean=Avg(Cast("ratings__score", FloatField())),
-        bayesian_mean=(
-            Value(BAYES_PRIOR_RATINGS * mean, output_field=FloatField())
-            + Cast(Sum("ratings__score"), FloatField())
-        )
-        / (Value(float(BAYES_PRIOR_RATINGS)) + Cast(Count("ratings"), FloatField())),
-    ).values_list("id", "title", "n", "mean", "bayesian_mean")
-    most_rated = per_movie.filter(n__gt=0).order_by("-n", "id")[:top]
-    best_rated = per_movie.filter(n__gte=min_ratings).order_by("-bayesian_mean", "id")[:top]
-    return DataOverview(
-        counts=dataset_counts(),
-        ratings_per_month=[(_as_date(month), n) for month, n in months],
-        score_histogram=_score_histogram(scores),
-        most_rated=[RatedMovie(*row) for row in most_rated],
-        best_rated=[RatedMovie(*row) for row in best_rated],
-        best_rated_min_ratings=min_ratings,
-    )
-
-
-def _score_histogram(counts: dict[float, int]) -> dict[float, int]:
-    shown = SCORES if any(score % 1 for score in counts) else [s for s in SCORES if s % 1 == 0]
-    return {score: counts.get(score, 0) for score in shown}
-
-
-def _as_date(value: dt.date | dt.datetime) -> dt.date:
-    return value.date() if isinstance(value, dt.datetime) else value
 
 
 def viewer_recent_ratings(*, viewer_id: int, limit: int) -> list[Rating]:

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from ingestion.selectors import DataOverview, data_overview
+from ingestion.overview import DataOverview, data_overview
 
 from .. import registry
 from .. import selectors as run_selectors

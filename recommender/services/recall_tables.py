@@ -12,7 +12,7 @@ import pandas as pd
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from common.bulk import upsert_frame
+from common.bulk import insert_frame
 from recommender.engine.model import RecommenderModel
 from recommender.engine.recall_tables import item_source_names, neighbor_table, popularity_table
 
@@ -32,15 +32,21 @@ def recall_tables_publish(*, run: ModelRun, model: RecommenderModel) -> None:
     neighbors = neighbors.rename(columns={"item_id": "movie_id"})
     popular = popularity_table(model, run.params["popular_items"])
     popular = popular.rename(columns={"item_id": "movie_id"})[["movie_id", "score", "rank"]]
-    neighbors.insert(0, "run_id", run.id)
-    popular.insert(0, "run_id", run.id)
+    recall_tables_write(run=run, neighbors=neighbors, popular=popular)
+
+
+def recall_tables_write(*, run: ModelRun, neighbors: pd.DataFrame, popular: pd.DataFrame) -> None:
+    """Replace ``run``'s tables with these rows (``movie_id``, ``source``, ``rank``,
+    ``neighbor_id``, ``score``; ``movie_id``, ``score``, ``rank``), in one transaction.
+
+    The run's old rows are deleted first, so the new ones cannot conflict: they are
+    appended with ``COPY`` (millions of rows at MovieLens-25M size), no staging table.
+    """
     with transaction.atomic():
         ItemNeighbor.objects.filter(run_id=run.id).delete()
         PopularItem.objects.filter(run_id=run.id).delete()
-        upsert_frame(
-            ItemNeighbor._meta.db_table, neighbors, key=["run_id", "source", "movie_id", "rank"]
-        )
-        upsert_frame(PopularItem._meta.db_table, popular, key=["run_id", "rank"])
+        insert_frame(ItemNeighbor._meta.db_table, neighbors.assign(run_id=run.id))
+        insert_frame(PopularItem._meta.db_table, popular.assign(run_id=run.id))
 
 
 def recall_tables_prune(*, keep: int) -> list[int]:

@@ -51,7 +51,7 @@ def test_a_half_star_rating_is_edited_in_the_admin(staff_client, csv_data) -> No
 
 
 def test_the_dashboard_histogram_shows_half_stars_when_the_data_has_them(csv_data) -> None:
-    from ingestion.selectors import data_overview
+    from ingestion.overview import data_overview
 
     histogram = data_overview().score_histogram
 

@@ -81,7 +81,7 @@ def test_full_load_is_complete_and_idempotent(grouplens_dir: Path) -> None:
     assert [i.status for i in imports] == ["succeeded", "succeeded"]
     assert imports[0].checksum == imports[1].checksum
     assert imports[0].ratings_read == 100_000
-    assert set(imports[0].timings) == {"fetch", "read", "write"}
+    assert set(imports[0].timings) == {"fetch", "read", "write", "overview"}
     star_wars = Movie.objects.get(id=50)
     assert star_wars.title == "Star Wars (1977)"
     assert star_wars.year == 1977

@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 
 from ingestion.models import Rating
-from ingestion.selectors import BAYES_PRIOR_RATINGS, data_overview
+from ingestion.overview import BAYES_PRIOR_RATINGS, data_overview
 from recommender import selectors as run_selectors
 from recommender.models import ModelRun
 from recommender.services.training import model_run_create, model_run_execute
