@@ -5,7 +5,9 @@ each variant's CTR over time."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -15,15 +17,47 @@ from django.utils.html import format_html
 from recommender.admin.charts import line_chart
 
 from .models import Event, Experiment, Impression, Variant
-from .services.lifecycle import ExperimentConflict, experiment_start, experiment_stop
+from .services.lifecycle import (
+    ExperimentConflict,
+    ExperimentInvalid,
+    VariantSpec,
+    experiment_start,
+    experiment_stop,
+    experiment_validate,
+)
 from .services.results import cumulative_ctr, experiment_results
+
+
+class VariantFormSet(BaseInlineFormSet):
+    """The variants, checked by the same rules as the API's."""
+
+    def clean(self) -> None:
+        super().clean()
+        kept = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        specs = [
+            VariantSpec(
+                name=data["name"],
+                strategy=data["strategy"],
+                weight=data["weight"],
+                model_run=data["model_run"].id if data.get("model_run") else None,
+            )
+            for data in kept
+        ]
+        try:
+            experiment_validate(mode=self.instance.mode, variants=specs)
+        except ExperimentInvalid as exc:
+            raise ValidationError(str(exc)) from exc
 
 
 class VariantInline(admin.TabularInline):
     model = Variant
+    formset = VariantFormSet
     extra = 2
     fields = ["position", "name", "strategy", "model_run", "weight"]
-    autocomplete_fields: list[str] = []
 
     def has_change_permission(self, request: HttpRequest, obj: Experiment | None = None) -> bool:
         # A started experiment's variants are what its data mean: frozen.
@@ -41,6 +75,10 @@ class ExperimentAdmin(admin.ModelAdmin):
     readonly_fields = ["salt", "status", "created_at", "started_at", "stopped_at"]
     inlines = [VariantInline]
     actions = ["start", "stop"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Experiment | None = None) -> list[str]:
+        fixed = ["mode"] if obj is not None and obj.status != Experiment.Status.DRAFT else []
+        return [*self.readonly_fields, *fixed]
 
     @admin.display(description="Results")
     def results_link(self, experiment: Experiment) -> str:

@@ -50,8 +50,8 @@ class RecommendationsSerializer(serializers.Serializer):
     request_id = serializers.UUIDField(
         read_only=True, help_text="This answer's id: send it with the events it leads to."
     )
+    # Not read-only: the schema would then call it required.
     experiment = ExperimentTagSerializer(
-        read_only=True,
         required=False,
         help_text="The running experiment, for a viewer in it (absent otherwise).",
     )

@@ -12,6 +12,9 @@ from common.ids import MAX_ID
 
 from ..models import Experiment, Variant
 
+#: Weights are relative: a bound keeps their sum far from overflowing.
+MAX_WEIGHT = 1e6
+
 
 @extend_schema_field({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\x00]*$"})
 class NameField(serializers.CharField):
@@ -21,12 +24,14 @@ class NameField(serializers.CharField):
         super().__init__(max_length=max_length, trim_whitespace=False, **kwargs)
 
 
-@extend_schema_field({"type": "number", "exclusiveMinimum": 0, "maximum": 1e6})
+@extend_schema_field(
+    {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": MAX_WEIGHT}
+)
 class WeightField(serializers.FloatField):
     """A positive traffic share (weights need not add up to anything)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_value=1e6, **kwargs)
+        super().__init__(max_value=MAX_WEIGHT, **kwargs)
         self.validators.append(self._positive)
 
     def to_internal_value(self, data: object) -> float:
@@ -45,7 +50,7 @@ class VariantInputSerializer(ClosedSerializer):
 
     name = NameField()
     strategy = serializers.ChoiceField(
-        choices=Variant.Strategy.values,
+        choices=Variant.Strategy.choices,
         help_text="`active`: the active run; `run`: the run named by `model_run`; "
         "`popularity`: the popularity baseline.",
     )
@@ -79,7 +84,7 @@ class ExperimentNameField(NameField):
 class ExperimentInputSerializer(ClosedSerializer):
     name = ExperimentNameField()
     mode = serializers.ChoiceField(
-        choices=Experiment.Mode.values,
+        choices=Experiment.Mode.choices,
         help_text="`split`: each viewer sees one variant (A/B); `interleave`: each list "
         "merges the two variants by team draft.",
     )
@@ -149,8 +154,8 @@ ResultsSerializer = inline_serializer(
     fields={
         "id": serializers.IntegerField(),
         "name": serializers.CharField(),
-        "mode": serializers.ChoiceField(choices=Experiment.Mode.values),
-        "status": serializers.ChoiceField(choices=Experiment.Status.values),
+        "mode": serializers.ChoiceField(choices=Experiment.Mode.choices),
+        "status": serializers.ChoiceField(choices=Experiment.Status.choices),
         "variants": inline_serializer("VariantResult", fields=_VARIANT_RESULT_FIELDS, many=True),
         **_lift_fields(required=True),
         "srm_p_value": serializers.FloatField(

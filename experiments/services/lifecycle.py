@@ -52,7 +52,7 @@ class VariantSpec:
 # ------------------------------------------------------------------ create, start, stop
 def experiment_create(*, name: str, mode: str, variants: Sequence[VariantSpec]) -> Experiment:
     """Create a draft experiment; :class:`ExperimentInvalid` when its variants are wrong."""
-    _validate(mode, variants)
+    experiment_validate(mode=mode, variants=variants)
     with transaction.atomic():
         experiment = Experiment.objects.create(name=name, mode=mode)
         Variant.objects.bulk_create(
@@ -69,7 +69,10 @@ def experiment_create(*, name: str, mode: str, variants: Sequence[VariantSpec]) 
     return experiment
 
 
-def _validate(mode: str, variants: Sequence[VariantSpec]) -> None:
+def experiment_validate(*, mode: str, variants: Sequence[VariantSpec]) -> None:
+    """Raise :class:`ExperimentInvalid` unless these variants make an experiment of ``mode``:
+    two or more (exactly two to interleave), distinct names, positive weights, and a
+    succeeded run with an artifact for each ``run`` variant (and for no other)."""
     errors: dict[str, list[str]] = {}
     if len(variants) < 2:
         errors.setdefault("variants", []).append("an experiment needs at least two variants")

@@ -244,6 +244,11 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "common.api.schema.add_links",
     ],
+    # Names of choice sets that share a field name with another one.
+    "ENUM_NAME_OVERRIDES": {
+        "ExperimentModeEnum": "experiments.models.Experiment.Mode",
+        "ExperimentStatusEnum": "experiments.models.Experiment.Status",
+    },
 }
 
 # --- VideoRec ------------------------------------------------------------------------------
