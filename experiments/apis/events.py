@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.parsers import JSONParser
 from common.api.schema import BODY_ERRORS, ERROR_RESPONSES, ClosedSerializer, ErrorSerializer
 from common.ids import MAX_ID
 from ingestion.permissions import RatingWritePermission, can_create_viewers
@@ -68,6 +69,8 @@ EVENT_FIELDS = (
 
 class EventsApi(APIView):
     permission_classes = [RatingWritePermission]
+    # A batch is a list of objects: JSON only (a form cannot carry it).
+    parser_classes = [JSONParser]
 
     class BatchSerializer(ClosedSerializer):
         events = serializers.ListField(

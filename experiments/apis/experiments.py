@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
@@ -15,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.errors import Unprocessable
+from common.api.parsers import JSONParser
 from common.api.schema import (
     BODY_ERRORS,
     ERROR_RESPONSES,
@@ -70,13 +76,27 @@ ID_PARAMETER = OpenApiParameter(
 
 class ExperimentListCreateApi(APIView):
     permission_classes = [StaffOnly]
+    # Variants are a list of objects: JSON only (a form cannot carry them).
+    parser_classes = [JSONParser]
 
     @extend_schema(
         operation_id="experiments_list",
         summary="Experiments",
         description="Every experiment, newest first, paginated (`page`).",
         parameters=[OpenApiParameter("page", int, description="Page, from 1")],
-        responses={200: ExperimentSerializer(many=True), **STAFF_ONLY, **NO_SUCH_PAGE},
+        responses={
+            200: inline_serializer(
+                "PaginatedExperiments",
+                fields={
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": ExperimentSerializer(many=True),
+                },
+            ),
+            **STAFF_ONLY,
+            **NO_SUCH_PAGE,
+        },
     )
     def get(self, request: Request) -> Response:
         paginator = PageNumberPagination()
