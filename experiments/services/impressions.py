@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: Rows kept while the database refuses them, in multiples of the batch size.
 MAX_BUFFERED_BATCHES = 20
+#: The flusher never loops faster than this (the interval may be set to 0 meanwhile).
+MIN_FLUSH_SECONDS = 0.1
 
 
 class ServedList(NamedTuple):
@@ -114,7 +116,7 @@ class ImpressionBuffer:
 
     def _flush_forever(self) -> None:
         while True:
-            self._wake.wait(settings.VIDEOREC_IMPRESSION_FLUSH_SECONDS)
+            self._wake.wait(max(settings.VIDEOREC_IMPRESSION_FLUSH_SECONDS, MIN_FLUSH_SECONDS))
             self._wake.clear()
             self.flush()
 
