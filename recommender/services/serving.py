@@ -8,7 +8,7 @@ The API, ``manage.py recommend`` and its batch export all call
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from django.db.models import Count
 from ingestion import selectors as data_selectors
 from ingestion.models import Genre, Movie, Rating
 
-from ..registry import ActiveModel, active_model
+from ..registry import ActiveModel, active_model, run_model
 from ..serializers import RecommendationsSerializer
 
 if TYPE_CHECKING:
@@ -76,6 +76,29 @@ class UnknownGenre(ValueError):
     pass
 
 
+#: Functions naming movies each viewer must not be shown (the experiments app registers
+#: dislikes). Asked on a cache miss only: whoever adds such a movie bumps the viewer's
+#: history version, as a new rating does, so the cached answer is never served again.
+Exclusions = Callable[[Sequence[int]], Mapping[int, Collection[int]]]
+_exclusion_sources: list[Exclusions] = []
+
+
+def register_exclusions(source: Exclusions) -> None:
+    """Leave ``source``'s movies out of every answer computed from now on (once)."""
+    if source not in _exclusion_sources:
+        _exclusion_sources.append(source)
+
+
+def _with_registered(
+    exclude: Mapping[int, Collection[int]], viewer_ids: Sequence[int]
+) -> dict[int, set[int]]:
+    merged = {viewer: set(exclude.get(viewer, ())) for viewer in viewer_ids}
+    for source in _exclusion_sources:
+        for viewer, items in source(viewer_ids).items():
+            merged.setdefault(viewer, set()).update(items)
+    return merged
+
+
 def recommendations_for_viewers(
     *,
     viewer_ids: Sequence[int],
@@ -83,18 +106,24 @@ def recommendations_for_viewers(
     exclude: Mapping[int, Collection[int]] | None = None,
     genres: Collection[str] = (),
     all_viewers: bool = False,
+    run_id: int | None = None,
+    popularity: bool = False,
 ) -> list[ViewerRecommendations]:
     """Top-``topk`` unseen movies for each viewer, with reasons, best first.
 
     ``genres`` keeps movies of any of those genres (names as in the catalogue; an unknown
     one raises :class:`UnknownGenre`). ``all_viewers`` says that ``viewer_ids`` is every
     viewer, so histories are read in one pass over the ratings instead of by id.
+    ``run_id`` serves that run instead of the active one (experiments; the active run if
+    it cannot be loaded); ``popularity`` serves the model's popularity list instead of
+    its ranking (the experiments' baseline).
     """
     if topk < 1:
         raise ValueError("topk must be at least 1")
     exclude = exclude or {}
-    model = active_model()
+    model = active_model() if run_id is None else (run_model(run_id=run_id) or active_model())
     if model is None:
+        exclude = _with_registered(exclude, viewer_ids)
         histories = _histories(viewer_ids, all_viewers)
         if genres:
             outside = _movies_outside(genres)
@@ -105,15 +134,18 @@ def recommendations_for_viewers(
     versions, catalogue = data_selectors.serving_versions(viewer_ids=viewer_ids)
     keys = {}
     if settings.VIDEOREC_RESULT_CACHE_SECONDS:
-        keys = _cache_keys(
-            f"{model.cache_namespace}:c{catalogue}", versions, viewer_ids, topk, genres, exclude
-        )
+        namespace = f"{model.cache_namespace}:c{catalogue}" + (":popular" if popularity else "")
+        keys = _cache_keys(namespace, versions, viewer_ids, topk, genres, exclude)
     cached = _cached_answers(list(keys.values())) if keys else {}
     missing = [viewer for viewer in viewer_ids if keys.get(viewer) not in cached]
     fresh = {}
     if missing:
         every = all_viewers and len(missing) == len(viewer_ids)
-        fresh = _computed(model, catalogue, missing, topk, genres, exclude, every)
+        # Registered exclusions only for viewers with their own cache key: unknown viewers
+        # share the cold-start answer.
+        known = [viewer for viewer in missing if viewer in versions]
+        exclude = {**exclude, **_with_registered(exclude, known)}
+        fresh = _computed(model, catalogue, missing, topk, genres, exclude, every, popularity)
     if keys and fresh:
         answers = {keys[viewer]: result for viewer, result in fresh.items()}
         for level in (caches["process"], cache):
@@ -132,6 +164,7 @@ def _computed(
     genres: Collection[str],
     exclude: Mapping[int, Collection[int]],
     all_viewers: bool,
+    popularity: bool = False,
 ) -> dict[int, ViewerRecommendations]:
     """Score these viewers with the model, leaving out movies gone from the catalogue."""
     histories = _histories(viewer_ids, all_viewers)
@@ -139,6 +172,13 @@ def _computed(
     if genres:
         blocked = blocked | _movies_outside(genres)
     wanted = {v: set(exclude.get(v, ())) | blocked for v in viewer_ids}
+    with_history = set(histories["user_id"].tolist())
+    if popularity:
+        # The popularity baseline is the model's cold-start list: the history is only
+        # excluded, never ranked from.
+        for viewer, items in histories.groupby("user_id")["item_id"]:
+            wanted.setdefault(viewer, set()).update(items.tolist())
+        histories = histories.iloc[:0]
     from recommender.engine.scoring import recommend  # first use: see active_model()
 
     batch = recommend(
@@ -148,7 +188,7 @@ def _computed(
         topk=topk,
         exclude=wanted,
     )
-    described = _describe(batch, model, set(histories["user_id"].tolist()))
+    described = _describe(batch, model, with_history)
     return {result.user_id: result for result in _rendered(described)}
 
 

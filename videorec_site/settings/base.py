@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "axes",
     "ingestion",
     "recommender",
+    "experiments",
 ]
 
 MIDDLEWARE = [
@@ -302,6 +303,11 @@ VIDEOREC_RETRAIN_CRON = env("VIDEOREC_RETRAIN_CRON", default="0 3 * * *")
 VIDEOREC_TRAINING_THREADS = env.int("VIDEOREC_TRAINING_THREADS", default=2)
 # Serving keeps each answer this long, keyed by the viewer's history (0 turns it off).
 VIDEOREC_RESULT_CACHE_SECONDS = env.int("VIDEOREC_RESULT_CACHE_SECONDS", default=600)
+# Impressions (the lists /recommend served) wait in each process's memory and are written
+# in bulk every VIDEOREC_IMPRESSION_FLUSH_SECONDS, or as soon as VIDEOREC_IMPRESSION_BATCH
+# wait (0 seconds: written during the request).
+VIDEOREC_IMPRESSION_FLUSH_SECONDS = env.float("VIDEOREC_IMPRESSION_FLUSH_SECONDS", default=1.0)
+VIDEOREC_IMPRESSION_BATCH = env.int("VIDEOREC_IMPRESSION_BATCH", default=500)
 
 # Recommendations, the catalogue and similar movies are public; false requires an
 # authenticated user (token or session) for every read of them.

@@ -1,0 +1,176 @@
+"""The JSON shapes of ``/api/experiments/``: what a client sends and what it reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from common.api.schema import ClosedSerializer
+from common.ids import MAX_ID
+
+from ..models import Experiment, Variant
+
+
+@extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\x00]*$"}
+)
+class NameField(serializers.CharField):
+    """A name as given (no trimming: the schema's length is the length)."""
+
+    def __init__(self, max_length: int = 64, **kwargs: Any) -> None:
+        super().__init__(max_length=max_length, trim_whitespace=False, **kwargs)
+
+
+@extend_schema_field({"type": "number", "exclusiveMinimum": 0, "maximum": 1e6})
+class WeightField(serializers.FloatField):
+    """A positive traffic share (weights need not add up to anything)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_value=1e6, **kwargs)
+        self.validators.append(self._positive)
+
+    def to_internal_value(self, data: object) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+    @staticmethod
+    def _positive(value: float) -> None:
+        if not value > 0:
+            raise serializers.ValidationError("weights are positive")
+
+
+class VariantInputSerializer(ClosedSerializer):
+    name = NameField()
+    strategy = serializers.ChoiceField(
+        choices=Variant.Strategy.values,
+        help_text="`active`: the active run; `run`: the run named by `model_run`; "
+        "`popularity`: the popularity baseline.",
+    )
+    model_run = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        help_text="A succeeded run with an artifact; required with `run`, refused otherwise.",
+    )
+    weight = WeightField(help_text="Share of the viewers (split), relative to the others.")
+
+
+@extend_schema_field(
+    {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*$"}
+)
+class ExperimentNameField(NameField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=100, **kwargs)
+
+
+class ExperimentInputSerializer(ClosedSerializer):
+    name = ExperimentNameField()
+    mode = serializers.ChoiceField(
+        choices=Experiment.Mode.values,
+        help_text="`split`: each viewer sees one variant (A/B); `interleave`: each list "
+        "merges the two variants by team draft.",
+    )
+    variants = VariantInputSerializer(
+        many=True,
+        min_length=2,
+        max_length=10,
+        help_text="At least two, with distinct names; exactly two to interleave.",
+    )
+
+
+class VariantSerializer(serializers.ModelSerializer):
+    model_run = serializers.IntegerField(source="model_run_id", allow_null=True)
+
+    class Meta:
+        model = Variant
+        fields = ["name", "strategy", "model_run", "weight"]
+
+
+class ExperimentSerializer(serializers.ModelSerializer):
+    variants = VariantSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Experiment
+        fields = [
+            "id", "name", "mode", "status", "salt", "created_at", "started_at", "stopped_at",
+            "variants",
+        ]  # fmt: skip
+
+
+_INTERVAL = {"child": serializers.FloatField(), "min_length": 2, "max_length": 2}
+
+
+def _lift_fields(*, required: bool) -> dict[str, serializers.Field]:
+    return {
+        "lift": serializers.FloatField(
+            required=required,
+            help_text="Relative lift of the per-viewer CTR over the first variant's.",
+        ),
+        "lift_ci": serializers.ListField(
+            **_INTERVAL, required=required, help_text="95% interval of the lift."
+        ),
+        "p_value": serializers.FloatField(
+            required=required, help_text="Welch's test on the per-viewer CTRs."
+        ),
+    }
+
+
+VariantResultSerializer = inline_serializer(
+    "VariantResult",
+    fields={
+        "name": serializers.CharField(),
+        "users": serializers.IntegerField(help_text="Viewers served at least one list."),
+        "impressions": serializers.IntegerField(help_text="Lists served."),
+        "clicks": serializers.IntegerField(help_text="Lists with a click on this variant's movie."),
+        "clicked_items": serializers.IntegerField(help_text="Clicked movies of this variant."),
+        "ctr": serializers.FloatField(help_text="clicks / impressions."),
+        "ctr_ci": serializers.ListField(**_INTERVAL, help_text="95% Wilson interval."),
+        **_lift_fields(required=False),
+    },
+)
+
+ResultsSerializer = inline_serializer(
+    "ExperimentResults",
+    fields={
+        "id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "mode": serializers.ChoiceField(choices=Experiment.Mode.values),
+        "status": serializers.ChoiceField(choices=Experiment.Status.values),
+        "variants": VariantResultSerializer(many=True),
+        **_lift_fields(required=True),
+        "srm_p_value": serializers.FloatField(
+            allow_null=True,
+            help_text="Chi-square of viewers per variant against the weights (split only).",
+        ),
+        "srm_alarm": serializers.BooleanField(help_text="srm_p_value < 0.001: do not trust."),
+        "timeline": inline_serializer(
+            "ResultsPeriod",
+            fields={
+                "start": serializers.DateTimeField(),
+                "variants": inline_serializer(
+                    "PeriodCounts",
+                    fields={
+                        "impressions": serializers.IntegerField(),
+                        "clicks": serializers.IntegerField(),
+                    },
+                    many=True,
+                ),
+            },
+            many=True,
+        ),
+        "interleaving": inline_serializer(
+            "InterleavingResults",
+            required=False,
+            fields={
+                "lists_won": serializers.DictField(child=serializers.IntegerField()),
+                "ties": serializers.IntegerField(help_text="Lists with clicks and no winner."),
+                "share_won": serializers.DictField(child=serializers.FloatField()),
+                "p_value": serializers.FloatField(help_text="Sign test over decided lists."),
+            },
+        ),
+    },
+)

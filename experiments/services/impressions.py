@@ -1,0 +1,142 @@
+"""Recording what ``/recommend`` served, in bulk and off the request path.
+
+A request only appends a tuple to this process's buffer (well under a microsecond's
+worth of work next to the answer itself); a daemon thread writes the buffer with one
+``bulk_create`` every ``VIDEOREC_IMPRESSION_FLUSH_SECONDS``, or sooner once
+``VIDEOREC_IMPRESSION_BATCH`` rows wait, and once more when the process exits.
+
+Why in-process rather than a Redis list drained by Celery: it needs no broker, so the
+embedded default (SQLite, no Redis, eager Celery) records impressions exactly as
+production does; a batch of a few hundred rows is one statement either way. The price is
+that a process killed without warning (SIGKILL, out of memory) loses at most one flush
+interval of its impressions; a database error is retried with the next flush, and
+rows beyond ``MAX_BUFFERED`` are dropped and counted (``videorec_impressions_lost``)
+rather than let memory grow while the database is away. With
+``VIDEOREC_IMPRESSION_FLUSH_SECONDS=0`` every impression is written during its request
+(the test settings: tests then read them at once).
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import os
+import threading
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+from ..models import Impression
+from ..monitoring import IMPRESSIONS_LOST, IMPRESSIONS_WRITTEN
+
+logger = logging.getLogger(__name__)
+
+#: Rows kept while the database refuses them, in multiples of the batch size.
+MAX_BUFFERED_BATCHES = 20
+
+
+class ServedList(NamedTuple):
+    request_id: uuid.UUID
+    viewer_id: int
+    experiment_id: int | None
+    variant_id: int | None
+    model_run_id: int | None
+    items: list[int]
+    credits: list[int] | None
+    served_at: dt.datetime
+
+
+class ImpressionBuffer:
+    """This process's impressions waiting to be written (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._rows: deque[ServedList] = deque()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._owner_pid = 0
+        self._thread: threading.Thread | None = None
+
+    def add(self, row: ServedList) -> None:
+        if settings.VIDEOREC_IMPRESSION_FLUSH_SECONDS <= 0:
+            _write([row])
+            return
+        self._ensure_flusher()
+        self._rows.append(row)
+        if len(self._rows) >= settings.VIDEOREC_IMPRESSION_BATCH:
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Write every waiting impression now; returns how many were written."""
+        with self._lock:
+            rows = [self._rows.popleft() for _ in range(len(self._rows))]
+            if not rows:
+                return 0
+            try:
+                return _write(rows)
+            except DatabaseError as exc:
+                self._keep(rows, exc)
+                return 0
+
+    def _keep(self, rows: Sequence[ServedList], exc: DatabaseError) -> None:
+        room = MAX_BUFFERED_BATCHES * settings.VIDEOREC_IMPRESSION_BATCH - len(self._rows)
+        kept = list(rows)[: max(room, 0)]
+        self._rows.extendleft(reversed(kept))
+        lost = len(rows) - len(kept)
+        IMPRESSIONS_LOST.inc(lost)
+        logger.error(
+            "impressions not written (%s): %d kept for the next flush, %d dropped",
+            exc,
+            len(kept),
+            lost,
+        )
+        # A broken connection is opened afresh by the next flush.
+        connection.close()
+
+    def _ensure_flusher(self) -> None:
+        pid = os.getpid()
+        if self._owner_pid == pid:
+            return
+        with self._lock:
+            if self._owner_pid == pid:
+                return
+            # In a forked child the parent's rows are the parent's to write.
+            self._rows.clear()
+            self._thread = threading.Thread(
+                target=self._flush_forever, name="impression-flusher", daemon=True
+            )
+            self._thread.start()
+            self._owner_pid = pid
+
+    def _flush_forever(self) -> None:
+        while True:
+            self._wake.wait(settings.VIDEOREC_IMPRESSION_FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush()
+
+
+def _write(rows: Sequence[ServedList]) -> int:
+    # ignore_conflicts: a request id already written (a retried flush) is not an error.
+    Impression.objects.bulk_create(
+        [Impression(**row._asdict()) for row in rows], ignore_conflicts=True
+    )
+    IMPRESSIONS_WRITTEN.inc(len(rows))
+    return len(rows)
+
+
+_buffer = ImpressionBuffer()
+atexit.register(_buffer.flush)
+
+
+def impression_record(row: ServedList) -> None:
+    """Record one served list (buffered; see the module docstring)."""
+    _buffer.add(row)
+
+
+def impressions_flush() -> int:
+    """Write this process's waiting impressions now (results read after this)."""
+    return _buffer.flush()
