@@ -71,7 +71,9 @@ class ApiClient:
     def post_events(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Send events in batches of at most 1,000; the answers, one per batch."""
         return [
-            self.request("POST", "/api/events/", list(events[start : start + EVENTS_PER_BATCH]))
+            self.request(
+                "POST", "/api/events/", {"events": list(events[start : start + EVENTS_PER_BATCH])}
+            )
             for start in range(0, len(events), EVENTS_PER_BATCH)
         ]
 

@@ -8,7 +8,13 @@ from typing import Any
 from .client import ApiClient
 from .data import World
 from .experiments import predicted_assignment
-from .traffic import ClickModel, TrafficOptions, TrafficReport, drive_traffic
+from .traffic import (
+    ClickModel,
+    TrafficOptions,
+    TrafficReport,
+    drive_traffic,
+    settled_results,
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ def run_simulation(client: ApiClient, world: World, plan: SimulationPlan) -> Sim
             experiment_id=experiment_id,
             assign=assign,
         )
-        results = client.experiment_results(experiment_id)
+        results = settled_results(client, experiment_id, plan.traffic.settle_seconds)
     finally:
         if created and plan.stop_after:
             client.experiment_stop(experiment_id)

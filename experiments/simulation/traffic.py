@@ -53,7 +53,9 @@ class TrafficOptions:
 
     ``drop`` maps a variant name to the share of its viewers who never arrive (an injected
     sample-ratio mismatch); it needs ``assign`` in :func:`drive_traffic`.
-    ``checkpoint_every`` fetches the experiment's results after every that many viewers.
+    ``checkpoint_every`` fetches the experiment's results after every that many viewers;
+    every read of the results first waits ``settle_seconds`` (the server writes
+    impressions in bulk, ``VIDEOREC_IMPRESSION_FLUSH_SECONDS`` after serving them).
     """
 
     topk: int = 10
@@ -62,10 +64,13 @@ class TrafficOptions:
     seed: int = 0
     checkpoint_every: int = 0
     drop: Mapping[str, float] = field(default_factory=dict)
+    settle_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if self.topk < 1 or self.sessions < 1 or self.checkpoint_every < 0:
             raise ValueError("topk and sessions must be >= 1, checkpoint_every >= 0")
+        if self.settle_seconds < 0:
+            raise ValueError("settle_seconds must be >= 0")
         if not 0 < self.fraction <= 1:
             raise ValueError(f"fraction of viewers must be in (0, 1], got {self.fraction!r}")
         for name, share in self.drop.items():
@@ -212,6 +217,13 @@ def drive_traffic(
         seconds=time.perf_counter() - started,
         checkpoints=tuple(checkpoints),
     )
+
+
+def settled_results(client: ApiClient, experiment_id: int, settle_seconds: float) -> dict:
+    """The experiment's results once the impressions served so far are written."""
+    if settle_seconds:
+        time.sleep(settle_seconds)
+    return client.experiment_results(experiment_id)
 
 
 def _checkpoint_due(options: TrafficOptions, visited: int) -> bool:

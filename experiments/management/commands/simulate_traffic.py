@@ -77,6 +77,12 @@ class Command(BaseCommand):
             metavar="VARIANT=SHARE",
             help="leave out a share of a variant's viewers (an injected sample-ratio mismatch)",
         )
+        traffic.add_argument(
+            "--settle",
+            type=float,
+            default=2.0,
+            help="seconds to wait before reading results (impressions are written in bulk)",
+        )
         parser.add_argument("--json", type=Path, help="also write the results and log here")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -135,6 +141,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 checkpoint_every=options["checkpoint_every"],
                 drop=drop,
+                settle_seconds=options["settle"],
             ),
         )
 
