@@ -1,15 +1,11 @@
-"""Prometheus metrics of the experiments app, served on ``/metrics``.
-
-Two kinds: counters kept by the processes that receive events and write impressions
-(summed over processes by Prometheus, or by the multi-process registry), and gauges read
-from the database at scrape time (registered by ``ExperimentsConfig.ready()``).
-"""
+"""Gauges of the experiments app read from the database at scrape time, served on
+``/metrics`` (registered by ``ExperimentsConfig.ready()``); the counters of received
+events and written impressions are in ``experiments.metrics``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import prometheus_client
 from django.core.cache import cache
 from django.db import DatabaseError
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -18,17 +14,6 @@ from prometheus_client.registry import Collector
 from .models import Event
 from .selectors import event_counts, running_experiment_read
 
-EVENTS_RECEIVED = prometheus_client.Counter(
-    "videorec_events_received",
-    "Feedback events received by POST /api/events/, by type and outcome.",
-    ["type", "outcome"],
-)
-IMPRESSIONS_WRITTEN = prometheus_client.Counter(
-    "videorec_impressions_written", "Served lists recorded as impressions."
-)
-IMPRESSIONS_LOST = prometheus_client.Counter(
-    "videorec_impressions_lost", "Impressions dropped because the database refused them."
-)
 #: Counting a large event table is a scan: one count serves every scrape for a minute.
 EVENT_COUNTS_CACHE_KEY = "experiments:event-counts"
 EVENT_COUNTS_CACHE_SECONDS = 60

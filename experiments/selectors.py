@@ -75,7 +75,9 @@ def disliked_movies(viewer_ids: Sequence[int]) -> dict[int, set[int]]:
 
 
 def existing_event_ids(event_ids: Collection[str]) -> set[str]:
-    return set(Event.objects.filter(event_id__in=list(event_ids)).values_list("event_id", flat=True))
+    return set(
+        Event.objects.filter(event_id__in=list(event_ids)).values_list("event_id", flat=True)
+    )
 
 
 def experiment_impressions(*, experiment_id: int) -> Iterator[tuple]:
@@ -102,5 +104,8 @@ def experiment_clicks(*, experiment_id: int) -> dict[uuid.UUID, set[int]]:
 def event_counts() -> dict[str, int]:
     """Stored events by type (one grouped query)."""
     return dict(
-        Event.objects.order_by().values_list("type").annotate(n=Count("id")).values_list("type", "n")
+        Event.objects.order_by()
+        .values_list("type")
+        .annotate(n=Count("id"))
+        .values_list("type", "n")
     )

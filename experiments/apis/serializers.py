@@ -13,9 +13,7 @@ from common.ids import MAX_ID
 from ..models import Experiment, Variant
 
 
-@extend_schema_field(
-    {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\x00]*$"}
-)
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^\\x00]*$"})
 class NameField(serializers.CharField):
     """A name as given (no trimming: the schema's length is the length)."""
 
@@ -59,9 +57,7 @@ class VariantInputSerializer(ClosedSerializer):
     weight = WeightField(help_text="Share of the viewers (split), relative to the others.")
 
 
-@extend_schema_field(
-    {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*$"}
-)
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*$"})
 class ExperimentNameField(NameField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=100, **kwargs)
@@ -101,7 +97,14 @@ class ExperimentSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-_INTERVAL = {"child": serializers.FloatField(), "min_length": 2, "max_length": 2}
+def _interval(help_text: str, required: bool = True) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=2,
+        max_length=2,
+        required=required,
+        help_text=help_text,
+    )
 
 
 def _lift_fields(*, required: bool) -> dict[str, serializers.Field]:
@@ -110,28 +113,23 @@ def _lift_fields(*, required: bool) -> dict[str, serializers.Field]:
             required=required,
             help_text="Relative lift of the per-viewer CTR over the first variant's.",
         ),
-        "lift_ci": serializers.ListField(
-            **_INTERVAL, required=required, help_text="95% interval of the lift."
-        ),
+        "lift_ci": _interval("95% interval of the lift.", required),
         "p_value": serializers.FloatField(
             required=required, help_text="Welch's test on the per-viewer CTRs."
         ),
     }
 
 
-VariantResultSerializer = inline_serializer(
-    "VariantResult",
-    fields={
-        "name": serializers.CharField(),
-        "users": serializers.IntegerField(help_text="Viewers served at least one list."),
-        "impressions": serializers.IntegerField(help_text="Lists served."),
-        "clicks": serializers.IntegerField(help_text="Lists with a click on this variant's movie."),
-        "clicked_items": serializers.IntegerField(help_text="Clicked movies of this variant."),
-        "ctr": serializers.FloatField(help_text="clicks / impressions."),
-        "ctr_ci": serializers.ListField(**_INTERVAL, help_text="95% Wilson interval."),
-        **_lift_fields(required=False),
-    },
-)
+_VARIANT_RESULT_FIELDS = {
+    "name": serializers.CharField(),
+    "users": serializers.IntegerField(help_text="Viewers served at least one list."),
+    "impressions": serializers.IntegerField(help_text="Lists served."),
+    "clicks": serializers.IntegerField(help_text="Lists with a click on this variant's movie."),
+    "clicked_items": serializers.IntegerField(help_text="Clicked movies of this variant."),
+    "ctr": serializers.FloatField(help_text="clicks / impressions."),
+    "ctr_ci": _interval("95% Wilson interval."),
+    **_lift_fields(required=False),
+}
 
 ResultsSerializer = inline_serializer(
     "ExperimentResults",
@@ -140,7 +138,7 @@ ResultsSerializer = inline_serializer(
         "name": serializers.CharField(),
         "mode": serializers.ChoiceField(choices=Experiment.Mode.values),
         "status": serializers.ChoiceField(choices=Experiment.Status.values),
-        "variants": VariantResultSerializer(many=True),
+        "variants": inline_serializer("VariantResult", fields=_VARIANT_RESULT_FIELDS, many=True),
         **_lift_fields(required=True),
         "srm_p_value": serializers.FloatField(
             allow_null=True,

@@ -15,8 +15,8 @@ from django.utils import timezone
 from ingestion.models import Movie, Viewer
 from ingestion.services import viewer_histories_changed
 
+from ..metrics import EVENTS_RECEIVED
 from ..models import Event
-from ..monitoring import EVENTS_RECEIVED
 from ..selectors import existing_event_ids
 
 
@@ -139,9 +139,7 @@ def _store(events: list[EventInput], new_viewers: set[int]) -> None:
             viewer_histories_changed(viewer_ids=dislikers)
 
 
-def _count(
-    fresh: list[EventInput], duplicates: list[EventInput], refused: list[Rejection]
-) -> None:
+def _count(fresh: list[EventInput], duplicates: list[EventInput], refused: list[Rejection]) -> None:
     for outcome, batch in (("accepted", fresh), ("duplicate", duplicates)):
         for event in batch:
             EVENTS_RECEIVED.labels(type=event.type, outcome=outcome).inc()

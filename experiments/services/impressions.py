@@ -31,8 +31,8 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import DatabaseError, connection
 
+from ..metrics import IMPRESSIONS_LOST, IMPRESSIONS_WRITTEN
 from ..models import Impression
-from ..monitoring import IMPRESSIONS_LOST, IMPRESSIONS_WRITTEN
 
 logger = logging.getLogger(__name__)
 

@@ -195,12 +195,16 @@ def _timeline(tally: Tally, names: list[str]) -> list[dict]:
         {
             "start": period.isoformat(),
             "variants": [
-                dict(zip(("impressions", "clicks"), tally.timeline.get((period, i), [0, 0])))
-                for i in range(len(names))
+                _period_counts(tally.timeline.get((period, index), [0, 0]))
+                for index in range(len(names))
             ],
         }
         for period in periods
     ]
+
+
+def _period_counts(counts: list[int]) -> dict[str, int]:
+    return {"impressions": counts[0], "clicks": counts[1]}
 
 
 def cumulative_ctr(timeline: Iterable[dict], n_variants: int) -> list[list[float | None]]:

@@ -15,7 +15,6 @@ from common.api.query_params import QueryParameters
 from common.api.schema import ERROR_RESPONSES, NOT_FOUND, PUBLIC_READ, UNPROCESSABLE
 from common.ids import MAX_ID
 from common.monitoring import observe_recommendation
-
 from experiments.services.serving import recommendations_served
 
 from ..serializers import RecommendationsSerializer
