@@ -41,6 +41,8 @@ class WeightField(serializers.FloatField):
 
 
 class VariantInputSerializer(ClosedSerializer):
+    """A variant; nested in a list, so unknown fields are checked on its own data."""
+
     name = NameField()
     strategy = serializers.ChoiceField(
         choices=Variant.Strategy.values,
@@ -55,6 +57,17 @@ class VariantInputSerializer(ClosedSerializer):
         help_text="A succeeded run with an artifact; required with `run`, refused otherwise.",
     )
     weight = WeightField(help_text="Share of the viewers (split), relative to the others.")
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                message = f"unknown field; accepted: {', '.join(self.fields)}"
+                raise serializers.ValidationError({name: [message] for name in unknown})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return attrs  # unknown fields: checked above (a nested serializer has no initial_data)
 
 
 @extend_schema_field({"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^\\x00]*$"})

@@ -131,7 +131,7 @@ def experiment_start(*, experiment_id: int) -> Experiment:
                 experiment.save(update_fields=["status", "started_at"])
         except IntegrityError as exc:  # another start won the race
             raise ExperimentConflict("another experiment started meanwhile") from exc
-        transaction.on_commit(running_experiment_changed)
+        _announce()
     return experiment
 
 
@@ -145,8 +145,15 @@ def experiment_stop(*, experiment_id: int) -> Experiment:
             )
         experiment.status, experiment.stopped_at = Experiment.Status.STOPPED, timezone.now()
         experiment.save(update_fields=["status", "stopped_at"])
-        transaction.on_commit(running_experiment_changed)
+        _announce()
     return experiment
+
+
+def _announce() -> None:
+    # Now, for this process, and again once committed, for every process (one that read
+    # the old state in between would otherwise keep it for a few seconds).
+    running_experiment_changed()
+    transaction.on_commit(running_experiment_changed)
 
 
 # ------------------------------------------------------------------ what serving sees
