@@ -187,13 +187,13 @@ def test_assignment_is_sticky_and_follows_the_hash(staff_api, api, trained):
     assert {body["experiment"]["variant"] for body in seen.values()} == set(names)
 
 
-def test_the_popularity_variant_serves_the_popular_list_minus_the_history(
-    staff_api, api, trained
-):
+def test_the_popularity_variant_serves_the_popular_list_minus_the_history(staff_api, api, trained):
     from ingestion.models import Rating
 
     started(staff_api)
-    bodies = {viewer: api.get(f"/recommend/{viewer}", {"topk": 5}).json() for viewer in range(1, 61)}
+    bodies = {
+        viewer: api.get(f"/recommend/{viewer}", {"topk": 5}).json() for viewer in range(1, 61)
+    }
     popular = [b for b in bodies.values() if b["experiment"]["variant"] == "control"]
     ranked = [b for b in bodies.values() if b["experiment"]["variant"] == "ranker"]
 
@@ -201,7 +201,9 @@ def test_the_popularity_variant_serves_the_popular_list_minus_the_history(
     for body in popular:
         reasons = {r["source"] for item in body["recommendations"] for r in item["reasons"]}
         assert reasons == {"popularity"}
-        rated = set(Rating.objects.filter(viewer_id=body["user_id"]).values_list("movie_id", flat=True))
+        rated = set(
+            Rating.objects.filter(viewer_id=body["user_id"]).values_list("movie_id", flat=True)
+        )
         assert not rated & {item["item_id"] for item in body["recommendations"]}
         assert body["cold_start"] is False
     shown = Impression.objects.get(request_id=popular[0]["request_id"])
@@ -239,9 +241,7 @@ def test_a_named_run_is_served_beside_the_active_one(staff_api, api, trained, se
     assert runs == {"old": {trained.id}, "new": {second_run.id}}
 
 
-def test_interleaved_lists_credit_each_movie_to_the_variant_that_placed_it(
-    staff_api, api, trained
-):
+def test_interleaved_lists_credit_each_movie_to_the_variant_that_placed_it(staff_api, api, trained):
     body = {
         "name": "duel",
         "mode": "interleave",
