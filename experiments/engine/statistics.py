@@ -73,10 +73,13 @@ def welch_lift(
 
     - ``p_value``: Welch's unequal-variance t-test of ``mean_b == mean_a`` (which is
       ``lift == 0``), as ``scipy.stats.ttest_ind(b, a, equal_var=False)``.
-    - ``ci_low, ci_high``: delta-method interval of the ratio of means,
-      ``se = sqrt(var_b/n_b + (mean_b/mean_a)^2 var_a/n_a) / mean_a``, with the t quantile
-      at the Welch-Satterthwaite degrees of freedom. The interval and the test answer
-      slightly different approximations, so they can disagree right at the boundary.
+    - ``ci_low, ci_high``: delta-method interval of the ratio of means on the log scale,
+      ``log(mean_b/mean_a) ± t * sqrt(var_b/(n_b mean_b^2) + var_a/(n_a mean_a^2))``,
+      back-transformed to a lift (asymmetric, never below -100%), with the t quantile at
+      the Welch-Satterthwaite degrees of freedom. When the ratio is not positive (a
+      treatment mean of 0, or negative metrics) the linear delta method is used instead,
+      ``lift ± t * sqrt(var_b/n_b + ratio^2 var_a/n_a) / |mean_a|``. The interval and the
+      test are different approximations, so they can disagree right at the boundary.
 
     Degenerate cases (documented values, never NaN):
 
@@ -112,9 +115,14 @@ def welch_lift(
     lift = mean_b / mean_a - 1
     if not enough or se_diff == 0:
         return LiftResult(lift, lift, lift, p_value)
+    quantile = float(stats.t.ppf(0.5 + level / 2, df))
     ratio = mean_b / mean_a
-    se_lift = math.sqrt(share_b + ratio * ratio * share_a) / abs(mean_a)
-    half = float(stats.t.ppf(0.5 + level / 2, df)) * se_lift
+    if ratio > 0:
+        # On the log scale: an asymmetric interval that never crosses -100%, and that
+        # stays sane when the control's mean is small (where the linear one explodes).
+        half = quantile * math.sqrt(share_b / mean_b**2 + share_a / mean_a**2)
+        return LiftResult(lift, ratio * math.exp(-half) - 1, ratio * math.exp(half) - 1, p_value)
+    half = quantile * math.sqrt(share_b + ratio * ratio * share_a) / abs(mean_a)
     return LiftResult(lift, lift - half, lift + half, p_value)
 
 

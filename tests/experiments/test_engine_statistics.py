@@ -57,9 +57,33 @@ def test_welch_lift_matches_scipy_and_the_delta_method_by_hand() -> None:
     assert result.p_value == pytest.approx(0.10753119493062728, rel=1e-9)
     assert result.p_value == pytest.approx(stats.ttest_ind(b, a, equal_var=False).pvalue)
     assert result.lift == pytest.approx(1.0)
-    # Delta method: se = sqrt(10/5 + 2^2 * 2.5/5) / 3 = 2/3, t quantile at df = 100/17.
-    half = stats.t.ppf(0.975, 100 / 17) * 2 / 3
-    assert (result.ci_low, result.ci_high) == pytest.approx((1 - half, 1 + half))
+    # Delta method on the log ratio: se = sqrt((10/5) / 6^2 + (2.5/5) / 3^2) = 1/3, t
+    # quantile at df = 100/17; the interval of the ratio 2 is back-transformed.
+    half = stats.t.ppf(0.975, 100 / 17) / 3
+    assert (result.ci_low, result.ci_high) == pytest.approx(
+        (2 * np.exp(-half) - 1, 2 * np.exp(half) - 1)
+    )
+
+
+def test_a_zero_treatment_mean_uses_the_linear_delta_method() -> None:
+    a = np.array([1.0, 2.0, 3.0])
+    result = welch_lift(a, np.array([-1.0, 1.0]))
+    # ratio 0: se = sqrt(2/2 + 0) / 2, t quantile at the Welch df.
+    share_a, share_b = 1 / 3, 1.0
+    df = (share_a + share_b) ** 2 / (share_a**2 / 2 + share_b**2 / 1)
+    half = stats.t.ppf(0.975, df) * np.sqrt(share_b) / 2
+    assert result.lift == -1.0
+    assert (result.ci_low, result.ci_high) == pytest.approx((-1 - half, -1 + half))
+
+
+def test_a_small_control_mean_keeps_the_interval_above_minus_100_percent() -> None:
+    a = np.r_[np.zeros(17), [0.5, 0.5, 0.5]]
+    b = np.r_[np.full(15, 0.5), np.zeros(14)]
+    result = welch_lift(a, b)
+    # The test says b wins (p ≈ 0.005) and so does the interval (the linear one would
+    # reach far below -100% here).
+    assert result.p_value < 0.01
+    assert 0 < result.ci_low < result.lift < result.ci_high
 
 
 def test_welch_lift_sign_and_symmetry() -> None:
