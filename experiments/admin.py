@@ -76,6 +76,11 @@ class ExperimentAdmin(admin.ModelAdmin):
     inlines = [VariantInline]
     actions = ["start", "stop"]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Experiment | None = None) -> bool:
+        # Serving still assigns viewers to a running one: stop it first.
+        running = obj is not None and obj.status == Experiment.Status.RUNNING
+        return not running and super().has_delete_permission(request, obj)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Experiment | None = None) -> list[str]:
         fixed = ["mode"] if obj is not None and obj.status != Experiment.Status.DRAFT else []
         return [*self.readonly_fields, *fixed]

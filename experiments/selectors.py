@@ -65,12 +65,21 @@ def experiments_list() -> QuerySet[Experiment]:
     return Experiment.objects.prefetch_related("variants").order_by("-id")
 
 
+#: Viewer ids per query: SQLite limits the parameters of one statement (32,766), and a batch
+#: export asks for every viewer at once.
+VIEWERS_PER_QUERY = 10_000
+
+
 def disliked_movies(viewer_ids: Sequence[int]) -> dict[int, set[int]]:
     """The movies each of these viewers disliked (one index probe per viewer)."""
-    rows = Event.objects.filter(type=Event.Type.DISLIKE, user_id__in=list(viewer_ids))
+    ids = sorted(set(viewer_ids))
     disliked: dict[int, set[int]] = {}
-    for viewer, item in rows.values_list("user_id", "item_id"):
-        disliked.setdefault(viewer, set()).add(item)
+    for start in range(0, len(ids), VIEWERS_PER_QUERY):
+        rows = Event.objects.filter(
+            type=Event.Type.DISLIKE, user_id__in=ids[start : start + VIEWERS_PER_QUERY]
+        )
+        for viewer, item in rows.values_list("user_id", "item_id"):
+            disliked.setdefault(viewer, set()).add(item)
     return disliked
 
 
