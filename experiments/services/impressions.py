@@ -96,8 +96,10 @@ class ImpressionBuffer:
             len(kept),
             lost,
         )
-        # A broken connection is opened afresh by the next flush.
-        connection.close()
+        # A broken connection is opened afresh by the next flush (the flusher thread's
+        # own; a caller's open transaction is left to the caller).
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
     def _ensure_flusher(self) -> None:
         pid = os.getpid()
