@@ -181,7 +181,8 @@ def run_model(*, run_id: int) -> ActiveModel | None:
     """Run ``run_id``'s pipeline, loaded beside the active one (None: it cannot be loaded).
 
     Experiments serve several runs at once; each stays in this process's memory until
-    :func:`run_models_keep` lets it go (a model of MovieLens-100k holds about 60 MB).
+    :func:`run_models_keep` lets it go (a MovieLens-100k run holds about 25–30 MB, the size of
+    its artifact).
     """
     active = active_model()
     if active is not None and active.run_id == run_id:
