@@ -71,6 +71,7 @@ SESSIONS = 2
 SEED = 42
 HOLDOUT = 0.25
 DEFAULT_RESULTS = Path(tempfile.gettempdir()) / "videorec-experiments-sim.json"
+DEFAULT_MEDIA = Path(tempfile.gettempdir()) / "videorec-experiments-sim-media"
 
 
 def environment(database_url: str, media: Path) -> dict[str, str]:
@@ -107,19 +108,29 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def prepare(env: dict[str, str], path: Path, world: World, scratch: Path) -> tuple[str, float]:
-    """Fresh data, a trained active run, a staff token; the token and training seconds."""
+def prepare(env: dict[str, str], path: Path, world: World, scratch: Path) -> float:
+    """Fresh data and a trained active run; the seconds ``train`` took."""
     manage(env, "migrate", "-v0")
     manage(env, "flush", "--noinput")
     folder = write_training_folder(path, world.train, scratch / "ml-100k-train")
     manage(env, "loadml100k", "--path", str(folder))
     started = time.perf_counter()
     manage(env, "train")
-    seconds = time.perf_counter() - started
+    return time.perf_counter() - started
+
+
+def staff_token(env: dict[str, str]) -> str:
+    """A (new) token of the ``simulator`` superuser, created if missing."""
     user_env = {**env, "DJANGO_SUPERUSER_PASSWORD": secrets.token_urlsafe(16)}
-    manage(user_env, "createsuperuser", "--noinput", "--username", "simulator", "--email", "s@x")
-    token = manage(env, "drf_create_token", "simulator").split()[2]
-    return token, seconds
+    try:
+        manage(
+            user_env, "createsuperuser", "--noinput", "--username", "simulator",
+            "--email", "simulator@example.com",
+        )  # fmt: skip
+    except RuntimeError as exc:
+        if "already taken" not in str(exc):
+            raise
+    return manage(env, "drf_create_token", "--reset", "simulator").split()[2]
 
 
 @contextmanager
@@ -305,11 +316,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     )
     with tempfile.TemporaryDirectory(prefix="experiments-sim-") as scratch_name:
         scratch = Path(scratch_name)
-        env = environment(args.database_url, scratch / "media")
-        token, train_seconds = prepare(env, args.path, world, scratch)
+        # Kept between invocations: the trained run's artifact lives there (--skip-prepare).
+        env = environment(args.database_url, args.media)
+        train_seconds = None if args.skip_prepare else prepare(env, args.path, world, scratch)
+        token = staff_token(env)
         with gunicorn(env, args.port) as base:
             client = ApiClient(base, token, timeout=120)
-            results = {"train_seconds": round(train_seconds, 1), "viewers": len(world.viewers)}
+            results = {
+                "train_seconds": train_seconds and round(train_seconds, 1),
+                "viewers": len(world.viewers),
+            }
             started = time.perf_counter()
             results["headline"] = headline(env, base, token, args.path, scratch)
             results["headline_seconds"] = round(time.perf_counter() - started, 1)
@@ -322,6 +338,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             results["checkpoint"] = args.checkpoint
     results["machine"] = machine_description()
     return results
+
+
+def _train_time(results: dict[str, Any]) -> str:
+    seconds = results.get("train_seconds")
+    return f" ({seconds} s)" if seconds else ""
 
 
 def _p(value: float | None) -> str:
@@ -347,8 +368,8 @@ def section(results: dict[str, Any]) -> str:
     lines = [
         f"Machine: {results['machine']} (python-svc, 2 cores, shared with parallel work). "
         "ml-100k split per viewer (stratified 75/25, seed 42): the 75% loaded with "
-        "`loadml100k --path` and trained with `manage.py train` "
-        f"({results['train_seconds']} s); the held-out 25% is each simulated viewer's future. "
+        "`loadml100k --path` and trained with `manage.py train`"
+        f"{_train_time(results)}; the held-out 25% is each simulated viewer's future. "
         "gunicorn with production settings, 2 workers, impressions written during the request. "
         f"Viewers examine position p with probability 1/log2(p+1), click an examined movie of "
         f"their future, and any other examined movie with probability {NOISE}. CTR = share "
@@ -399,6 +420,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="A/B vs interleaving passes")
     parser.add_argument("--checkpoint", type=int, default=10, help="viewers between reads")
     parser.add_argument("--aa-reps", type=int, default=200)
+    parser.add_argument(
+        "--skip-prepare",
+        action="store_true",
+        help="the database already holds this split's training part and its trained run",
+    )
+    parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="MEDIA_ROOT")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--report-only", action="store_true", help="reuse --results")
     parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")

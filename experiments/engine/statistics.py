@@ -116,14 +116,22 @@ def welch_lift(
     if not enough or se_diff == 0:
         return LiftResult(lift, lift, lift, p_value)
     quantile = float(stats.t.ppf(0.5 + level / 2, df))
+    low, high = _lift_interval(mean_a, mean_b, share_a, share_b, quantile)
+    return LiftResult(lift, low, high, p_value)
+
+
+def _lift_interval(
+    mean_a: float, mean_b: float, share_a: float, share_b: float, quantile: float
+) -> tuple[float, float]:
+    """Delta-method interval of ``mean_b / mean_a - 1`` (``share = var / n``)."""
     ratio = mean_b / mean_a
     if ratio > 0:
         # On the log scale: an asymmetric interval that never crosses -100%, and that
         # stays sane when the control's mean is small (where the linear one explodes).
         half = quantile * math.sqrt(share_b / mean_b**2 + share_a / mean_a**2)
-        return LiftResult(lift, ratio * math.exp(-half) - 1, ratio * math.exp(half) - 1, p_value)
+        return ratio * math.exp(-half) - 1, ratio * math.exp(half) - 1
     half = quantile * math.sqrt(share_b + ratio * ratio * share_a) / abs(mean_a)
-    return LiftResult(lift, lift - half, lift + half, p_value)
+    return ratio - 1 - half, ratio - 1 + half
 
 
 def _mean(values: np.ndarray) -> float:

@@ -58,7 +58,10 @@ class Command(BaseCommand):
             help="[NAME=]STRATEGY:WEIGHT, STRATEGY active | popularity | run<ID>",
         )
         experiment.add_argument("--mode", choices=MODES, default="split")
-        experiment.add_argument("--salt", help="assignment salt of the created experiment")
+        experiment.add_argument(
+            "--salt",
+            help="assignment salt sent with the created experiment (default: the server draws one)",
+        )
         experiment.add_argument("--name", default="simulated traffic")
         experiment.add_argument(
             "--keep-running", action="store_true", help="do not stop the created experiment"
