@@ -74,7 +74,8 @@ class EventsApi(APIView):
 
     class BatchSerializer(ClosedSerializer):
         events = serializers.ListField(
-            child=serializers.JSONField(),
+            # Anything: each event is checked on its own and reported by its index.
+            child=serializers.JSONField(allow_null=True),
             max_length=MAX_EVENTS,
             help_text=f"Up to {MAX_EVENTS} events, each an object: {EVENT_FIELDS}.",
         )

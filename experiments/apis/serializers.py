@@ -11,6 +11,7 @@ from common.api.schema import ClosedSerializer
 from common.ids import MAX_ID
 
 from ..models import Experiment, Variant
+from ..services.lifecycle import MAX_VARIANTS
 
 #: Weights are relative: a bound keeps their sum far from overflowing.
 MAX_WEIGHT = 1e6
@@ -88,11 +89,11 @@ class ExperimentInputSerializer(ClosedSerializer):
         help_text="`split`: each viewer sees one variant (A/B); `interleave`: each list "
         "merges the two variants by team draft.",
     )
+    # How many is the service's rule (422): a nested list's bounds are not in the schema.
     variants = VariantInputSerializer(
         many=True,
-        min_length=2,
-        max_length=10,
-        help_text="At least two, with distinct names; exactly two to interleave.",
+        help_text=f"At least two (at most {MAX_VARIANTS}), with distinct names; exactly two "
+        "to interleave.",
     )
 
 

@@ -27,6 +27,8 @@ RUNNING_RECHECK_SECONDS = 5
 #: How long a process trusts the answer it read, saving a cache round trip per request.
 LOCAL_RECHECK_SECONDS = 1
 NONE_RUNNING = 0
+#: More variants than this split the traffic too thin to learn anything.
+MAX_VARIANTS = 10
 
 
 class ExperimentInvalid(ValueError):
@@ -74,8 +76,10 @@ def experiment_validate(*, mode: str, variants: Sequence[VariantSpec]) -> None:
     two or more (exactly two to interleave), distinct names, positive weights, and a
     succeeded run with an artifact for each ``run`` variant (and for no other)."""
     errors: dict[str, list[str]] = {}
-    if len(variants) < 2:
-        errors.setdefault("variants", []).append("an experiment needs at least two variants")
+    if not 2 <= len(variants) <= MAX_VARIANTS:
+        errors.setdefault("variants", []).append(
+            f"an experiment needs two to {MAX_VARIANTS} variants, not {len(variants)}"
+        )
     if mode == Experiment.Mode.INTERLEAVE and len(variants) != 2:
         errors.setdefault("variants", []).append("interleaving merges exactly two variants")
     names = [spec.name for spec in variants]

@@ -34,7 +34,7 @@ def test_the_admin_refuses_what_the_api_refuses(client, admin_user, trained):
 
     refused = client.post("/admin/experiments/experiment/add/", form(("a", "active", 1)))
     assert refused.status_code == 200
-    assert "at least two variants" in refused.content.decode()
+    assert "two to 10 variants, not 1" in refused.content.decode()
     assert not Experiment.objects.exists()
 
     created = client.post(

@@ -27,7 +27,7 @@ def test_good_events_are_stored_and_bad_ones_reported_by_index(ingest_api, synth
             {"type": "click", "user_id": 3, "item_id": 5, "request_id": request_id},
             {"type": "scroll", "user_id": 3, "item_id": 5},
             {"type": "watch", "user_id": 3, "item_id": 999, "value": 120.0},
-            "not an event",
+            None,
             {"type": "like", "user_id": 4, "item_id": 6, "timestamp": "2999-01-01T00:00:00Z"},
             {"type": "like", "user_id": 4, "item_id": 6, "colour": "red"},
             {"type": "watch", "user_id": 4, "item_id": 7, "value": 30.5, "event_id": "a-1"},

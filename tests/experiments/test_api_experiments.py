@@ -54,7 +54,7 @@ def test_every_answer_has_a_request_id_and_is_recorded(api, trained):
 @pytest.mark.parametrize(
     ("variants", "mode", "status", "field"),
     [
-        ([{"name": "a", "strategy": "active", "weight": 1}], "split", 400, "variants"),
+        ([{"name": "a", "strategy": "active", "weight": 1}], "split", 422, "variants"),
         (
             [
                 {"name": "a", "strategy": "active", "weight": 1},
