@@ -12,6 +12,9 @@ Usage::
         [--cache-url redis://127.0.0.1:6379/3] [--connections 32] [--seconds 20] [--write]
 
 Each cache configuration gets its own server: local memory always, ``--cache-url`` too.
+``--experiment split`` (or ``interleave``, repeatable) adds a server per mode with such an
+experiment running (the popularity baseline against the active run, 50/50), stopped at
+the end: every answer then also carries its experiment and records its impression.
 
 The default database is the project's ``db.sqlite3`` as ``make run`` leaves it.
 """
@@ -61,6 +64,23 @@ for viewer in sample:
     runs.append((time.perf_counter() - started) * 1000)
 runs.sort()
 print(len(viewers), statistics.median(runs), runs[int(0.99 * (len(runs) - 1))])
+"""
+
+
+EXPERIMENT = """
+import sys
+import videorec_site.wsgi
+from experiments.models import Experiment
+from experiments.services.lifecycle import (
+    VariantSpec, experiment_create, experiment_start, experiment_stop,
+)
+for running in Experiment.objects.filter(status="running"):
+    experiment_stop(experiment_id=running.id)
+if sys.argv[1] != "none":
+    variants = [VariantSpec("popularity", "popularity", 1.0), VariantSpec("active", "active", 1.0)]
+    name = f"load test {sys.argv[1]}"
+    experiment = experiment_create(name=name, mode=sys.argv[1], variants=variants)
+    experiment_start(experiment_id=experiment.id)
 """
 
 
@@ -149,6 +169,13 @@ def main() -> None:
         help="also measure with this CACHE_URL, e.g. redis://127.0.0.1:6379/3 "
         "(local memory is always measured)",
     )
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        default=[],
+        choices=["split", "interleave"],
+        help="also measure (local memory cache) with an experiment of this mode running",
+    )
     parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -179,14 +206,23 @@ def main() -> None:
         check=True,
     )  # fmt: skip
     caches = [None, *([args.cache_url] if args.cache_url else [])]
-    results = {cache: serve_and_measure(env, args, users, cache) for cache in caches}
+    results = {(cache, "none"): serve_and_measure(env, args, users, cache) for cache in caches}
+    for mode in args.experiment:
+        subprocess.run([sys.executable, "-c", EXPERIMENT, mode], env=env, cwd=REPO, check=True)
+        try:
+            results[None, mode] = serve_and_measure(env, args, users, None)
+        finally:
+            subprocess.run(
+                [sys.executable, "-c", EXPERIMENT, "none"], env=env, cwd=REPO, check=True
+            )
 
-    def cache_name(cache_url: str | None) -> str:
-        return (cache_url or "locmem").split(":")[0]
+    def cache_name(cache_url: str | None, mode: str) -> str:
+        name = (cache_url or "locmem").split(":")[0]
+        return name if mode == "none" else f"{name}, {mode} experiment running"
 
     rows, ratios = [], []
-    for cache_url, (recommend, healthz) in results.items():
-        name = cache_name(cache_url)
+    for (cache_url, mode), (recommend, healthz) in results.items():
+        name = cache_name(cache_url, mode)
         for endpoint, r in (
             (f"`/recommend/<1…{users}>?topk=10`", recommend),
             ("`/healthz` (reference)", healthz),

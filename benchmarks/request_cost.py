@@ -6,21 +6,28 @@ production settings, over a database that has an active model run (``make run`` 
 one). Every viewer's answer is computed once first, so ``/recommend`` measures the cache
 hit path (history version lookup, answer from process memory, JSON rendering).
 
+With ``--experiments`` the same rounds also time ``/recommend`` with its impression not
+recorded (the cost of recording it), and while a split and an interleaving experiment
+(popularity baseline against the active run) run; the experiments are created in the
+database and stopped at the end.
+
 Usage::
 
     .venv/bin/python benchmarks/request_cost.py [--database-url sqlite:///db.sqlite3] \\
-        [--requests 5000]
+        [--requests 5000] [--experiments]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import secrets
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,6 +42,11 @@ def main() -> None:
         "--throttle-rate",
         default="",
         help="THROTTLE_ANON_RATE for the run, e.g. 100000000/minute (default: throttling off)",
+    )
+    parser.add_argument(
+        "--experiments",
+        action="store_true",
+        help="also time /recommend unrecorded and under a split and an interleaving experiment",
     )
     args = parser.parse_args()
     os.environ.update(
@@ -70,27 +82,61 @@ def main() -> None:
         assert statuses[0].startswith("200"), (path, statuses[0])
 
     users = viewer_model.objects.count()
-    for user in range(1, users + 1):
-        call(f"/recommend/{user}?topk=10")
-    paths = {
-        "healthz": ["/healthz"] * args.requests,
-        "recommend": [f"/recommend/{i * 7919 % users + 1}?topk=10" for i in range(args.requests)],
-    }
-    per_request: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(args.repeat):  # interleaved, so both see the same machine load
-        for name, batch in paths.items():
-            started = time.perf_counter()
-            for path in batch:
-                call(path)
-            per_request[name].append((time.perf_counter() - started) / len(batch) * 1000)
+    recommend = [f"/recommend/{i * 7919 % users + 1}?topk=10" for i in range(args.requests)]
+    setups = {"healthz": None, "recommend": None}
+    if args.experiments:
+        setups |= {"recommend, not recorded": "unrecorded", "recommend, split": "split"}
+        setups["recommend, interleaved"] = "interleave"
+    for setup in setups.values():  # every answer of every strategy computed once first
+        with configured(setup):
+            for user in range(1, users + 1):
+                call(f"/recommend/{user}?topk=10")
+    per_request: dict[str, list[float]] = {name: [] for name in setups}
+    for _ in range(args.repeat):  # interleaved, so all see the same machine load
+        for name, setup in setups.items():
+            batch = ["/healthz"] * args.requests if name == "healthz" else recommend
+            with configured(setup):
+                started = time.perf_counter()
+                for path in batch:
+                    call(path)
+                per_request[name].append((time.perf_counter() - started) / len(batch) * 1000)
     healthz = statistics.median(per_request["healthz"])
-    recommend = statistics.median(per_request["recommend"])
     throttling = f"anonymous throttle {args.throttle_rate}" if args.throttle_rate else "no throttle"
-    print(
-        f"{throttling}; median of {args.repeat} rounds of {args.requests:,} requests: cached "
-        f"/recommend {recommend:.3f} ms, /healthz {healthz:.3f} ms per request "
-        f"({recommend / healthz:.2f}× the cost)."
+    print(f"{throttling}; median of {args.repeat} rounds of {args.requests:,} requests:")
+    for name, rounds in per_request.items():
+        cost = statistics.median(rounds)
+        print(f"  {name:<26} {cost:.3f} ms per request ({cost / healthz:.2f}× /healthz)")
+
+
+@contextlib.contextmanager
+def configured(setup: str | None) -> Iterator[None]:
+    """Serve under ``setup``: an experiment of that mode running (popularity against the
+    active run), or "unrecorded" (impressions not recorded), or as configured (None)."""
+    from experiments.services import serving
+    from experiments.services.lifecycle import (
+        VariantSpec,
+        experiment_create,
+        experiment_start,
+        experiment_stop,
     )
+
+    if setup is None:
+        yield
+        return
+    if setup == "unrecorded":
+        recorded, serving.impression_record = serving.impression_record, lambda row: None
+        try:
+            yield
+        finally:
+            serving.impression_record = recorded
+        return
+    variants = [VariantSpec("popularity", "popularity", 1.0), VariantSpec("active", "active", 1.0)]
+    experiment = experiment_create(name=f"request_cost {setup}", mode=setup, variants=variants)
+    experiment_start(experiment_id=experiment.id)
+    try:
+        yield
+    finally:
+        experiment_stop(experiment_id=experiment.id)
 
 
 if __name__ == "__main__":

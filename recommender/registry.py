@@ -17,6 +17,7 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -54,6 +55,8 @@ class ActiveModel:
 
 _lock = threading.Lock()
 _loaded: ActiveModel | None = None
+#: Runs served besides the active one (experiments' variants), by run id.
+_side_by_side: dict[int, ActiveModel] = {}
 _seen: tuple[float, int] = (-LOCAL_RECHECK_SECONDS, NO_ACTIVE_RUN)  # (monotonic s, run id)
 
 
@@ -94,6 +97,7 @@ def forget_process_state() -> None:
     """Drop the loaded model and the remembered run id, as in a new process."""
     global _loaded, _seen
     _loaded, _seen = None, (-LOCAL_RECHECK_SECONDS, NO_ACTIVE_RUN)
+    _side_by_side.clear()
     caches["process"].clear()
 
 
@@ -191,3 +195,44 @@ def active_model() -> ActiveModel | None:
                 f"still serving run {_loaded.run_id}" if _loaded else "no model to serve",
             )
         return _loaded
+
+
+# ------------------------------------------------------------------ runs side by side
+def run_model(*, run_id: int) -> ActiveModel | None:
+    """Run ``run_id``'s pipeline, loaded beside the active one (None: it cannot be loaded).
+
+    Experiments serve several runs at once; each stays in this process's memory until
+    :func:`run_models_keep` lets it go (a MovieLens-100k run holds about 25–30 MB, the size of
+    its artifact).
+    """
+    active = active_model()
+    if active is not None and active.run_id == run_id:
+        return active
+    held = _side_by_side.get(run_id)
+    if held is not None:
+        return held
+    from recommender.engine.artifacts import ArtifactError
+
+    with _lock:
+        if run_id in _side_by_side:
+            return _side_by_side[run_id]
+        try:
+            run = ModelRun.objects.get(id=run_id)
+            model = ActiveModel(
+                run_id=run_id,
+                recommender=model_run_artifact_load(run=run),
+                cache_namespace=f"{run_id}.{run.created_at.timestamp():.6f}",
+            )
+        except (ModelRun.DoesNotExist, ArtifactError, OSError, ValueError) as exc:
+            logger.error("cannot load model run %s beside the active one (%s)", run_id, exc)
+            return None
+        _side_by_side[run_id] = model
+        logger.info("serving model run %s beside the active run", run_id)
+        return model
+
+
+def run_models_keep(*, run_ids: Collection[int]) -> None:
+    """Release the runs loaded beside the active one, except ``run_ids``."""
+    with _lock:
+        for run_id in [held for held in _side_by_side if held not in run_ids]:
+            del _side_by_side[run_id]

@@ -25,6 +25,19 @@ class RecommendedItemSerializer(serializers.Serializer):
     reasons = ReasonSerializer(many=True)
 
 
+class ExperimentTagSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    variant = serializers.CharField(
+        allow_null=True, help_text="The viewer's variant; null when two are interleaved."
+    )
+    credits = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Interleaving: the variant that placed each movie, in list order.",
+    )
+
+
 class RecommendationsSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     model_run = serializers.IntegerField(
@@ -32,3 +45,13 @@ class RecommendationsSerializer(serializers.Serializer):
     )
     cold_start = serializers.BooleanField(help_text="True when the viewer has no ratings.")
     recommendations = RecommendedItemSerializer(many=True)
+    # Per request, added to the cached rendering (an answer being rendered has neither:
+    # read-only fields missing from it are skipped).
+    request_id = serializers.UUIDField(
+        read_only=True, help_text="This answer's id: send it with the events it leads to."
+    )
+    # Not read-only: the schema would then call it required.
+    experiment = ExperimentTagSerializer(
+        required=False,
+        help_text="The running experiment, for a viewer in it (absent otherwise).",
+    )

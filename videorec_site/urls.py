@@ -4,6 +4,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from common.monitoring import metrics_view
+from experiments.apis.events import EventsApi
+from experiments.apis.experiments import (
+    ExperimentDetailApi,
+    ExperimentListCreateApi,
+    ExperimentResultsApi,
+    ExperimentStartApi,
+    ExperimentStopApi,
+)
 from ingestion.apis import MovieViewSet, RatingCreateApi, ViewerDetailApi
 from recommender.admin.dashboard import dashboard_view
 from recommender.apis.model_runs import ModelRunDetailApi, ModelRunListCreateApi
@@ -26,6 +34,28 @@ urlpatterns = [
     path("api/users/<int:user_id>/", ViewerDetailApi.as_view(), name="viewer-detail"),
     path("api/model-runs/", ModelRunListCreateApi.as_view(), name="model-run-list"),
     path("api/model-runs/<int:run_id>/", ModelRunDetailApi.as_view(), name="model-run-detail"),
+    path("api/events/", EventsApi.as_view(), name="events"),
+    path("api/experiments/", ExperimentListCreateApi.as_view(), name="experiment-list"),
+    path(
+        "api/experiments/<int:experiment_id>/",
+        ExperimentDetailApi.as_view(),
+        name="experiment-detail",
+    ),
+    path(
+        "api/experiments/<int:experiment_id>/start/",
+        ExperimentStartApi.as_view(),
+        name="experiment-start",
+    ),
+    path(
+        "api/experiments/<int:experiment_id>/stop/",
+        ExperimentStopApi.as_view(),
+        name="experiment-stop",
+    ),
+    path(
+        "api/experiments/<int:experiment_id>/results/",
+        ExperimentResultsApi.as_view(),
+        name="experiment-results",
+    ),
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

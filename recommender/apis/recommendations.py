@@ -15,9 +15,10 @@ from common.api.query_params import QueryParameters
 from common.api.schema import ERROR_RESPONSES, NOT_FOUND, PUBLIC_READ, UNPROCESSABLE
 from common.ids import MAX_ID
 from common.monitoring import observe_recommendation
+from experiments.services.serving import recommendations_served
 
 from ..serializers import RecommendationsSerializer
-from ..services.serving import UnknownGenre, recommendations_for_viewers
+from ..services.serving import UnknownGenre
 from .parameters import TOPK_DESCRIPTION, list_parameter, topk_field
 
 
@@ -43,7 +44,11 @@ class RecommendApi(APIView):
             "Ranked by the active model run: the viewer's current ratings → candidates from "
             "the recall sources → features → LightGBM. Never returns a movie the viewer has "
             "rated. Unknown viewers get popular movies (`cold_start: true`); before the first "
-            "training, popularity is counted from the ratings (`model_run: null`)."
+            "training, popularity is counted from the ratings (`model_run: null`). Every "
+            "answer has a `request_id` (send it with the clicks on its movies, "
+            "`POST /api/events/`); a viewer in a running experiment gets its variant's list "
+            "(or two variants' lists interleaved) and an `experiment` block. A movie the "
+            "viewer disliked is not returned again."
         ),
         parameters=[
             OpenApiParameter(
@@ -78,16 +83,15 @@ class RecommendApi(APIView):
                 "exclude": list_parameter(request, "exclude"),
             }
         )
-        viewer_id = int(user_id)
         try:
-            (result,) = recommendations_for_viewers(
-                viewer_ids=[viewer_id],
+            # RecommendationsSerializer's rendering, made once when the answer was computed
+            # and cached with it; the request id (and experiment) are added per request.
+            body = recommendations_served(
+                viewer_id=int(user_id),
                 topk=options["topk"],
                 genres=options["genre"],
-                exclude={viewer_id: options["exclude"]},
+                exclude=options["exclude"],
             )
         except UnknownGenre as exc:
             raise Unprocessable({"genre": [str(exc)]}) from exc
-        # RecommendationsSerializer's rendering, made once when the answer was computed and
-        # cached with it.
-        return Response(result.representation)
+        return Response(body)

@@ -8,7 +8,7 @@ The API, ``manage.py recommend`` and its batch export all call
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from ingestion import histories as history_selectors
 from ingestion import selectors as data_selectors
 from ingestion.models import Genre, Movie, Rating
 
-from ..registry import ActiveModel, active_model
+from ..registry import ActiveModel, active_model, run_model
 from ..serializers import RecommendationsSerializer
 
 if TYPE_CHECKING:
@@ -77,12 +77,37 @@ class UnknownGenre(ValueError):
     pass
 
 
+#: Functions naming movies each viewer must not be shown (the experiments app registers
+#: dislikes). Asked on a cache miss only: whoever adds such a movie bumps the viewer's
+#: history version, as a new rating does, so the cached answer is never served again.
+Exclusions = Callable[[Sequence[int]], Mapping[int, Collection[int]]]
+_exclusion_sources: list[Exclusions] = []
+
+
+def register_exclusions(source: Exclusions) -> None:
+    """Leave ``source``'s movies out of every answer computed from now on (once)."""
+    if source not in _exclusion_sources:
+        _exclusion_sources.append(source)
+
+
+def _with_registered(
+    exclude: Mapping[int, Collection[int]], viewer_ids: Sequence[int]
+) -> dict[int, set[int]]:
+    merged = {viewer: set(exclude.get(viewer, ())) for viewer in viewer_ids}
+    for source in _exclusion_sources:
+        for viewer, items in source(viewer_ids).items():
+            merged.setdefault(viewer, set()).update(items)
+    return merged
+
+
 def recommendations_for_viewers(
     *,
     viewer_ids: Sequence[int],
     topk: int,
     exclude: Mapping[int, Collection[int]] | None = None,
     genres: Collection[str] = (),
+    run_id: int | None = None,
+    popularity: bool = False,
 ) -> list[ViewerRecommendations]:
     """Top-``topk`` unseen movies for each viewer, with reasons, best first.
 
@@ -90,12 +115,16 @@ def recommendations_for_viewers(
     one raises :class:`UnknownGenre`). Each viewer is scored from their newest
     ``VIDEOREC_SERVING_HISTORY`` ratings (older ones only count as seen), so a request
     costs the same for a viewer with 50 ratings as for one with 30,000.
+    ``run_id`` serves that run instead of the active one (experiments; the active run if
+    it cannot be loaded); ``popularity`` serves the model's popularity list instead of
+    its ranking (the experiments' baseline).
     """
     if topk < 1:
         raise ValueError("topk must be at least 1")
     exclude = exclude or {}
-    model = active_model()
+    model = active_model() if run_id is None else (run_model(run_id=run_id) or active_model())
     if model is None:
+        exclude = _with_registered(exclude, viewer_ids)
         histories = data_selectors.ratings_frame(viewer_ids=viewer_ids)
         if genres:
             outside = _movies_outside(genres)
@@ -106,14 +135,17 @@ def recommendations_for_viewers(
     versions, catalogue = data_selectors.serving_versions(viewer_ids=viewer_ids)
     keys = {}
     if settings.VIDEOREC_RESULT_CACHE_SECONDS:
-        keys = _cache_keys(
-            f"{model.cache_namespace}:c{catalogue}", versions, viewer_ids, topk, genres, exclude
-        )
+        namespace = f"{model.cache_namespace}:c{catalogue}" + (":popular" if popularity else "")
+        keys = _cache_keys(namespace, versions, viewer_ids, topk, genres, exclude)
     cached = _cached_answers(list(keys.values())) if keys else {}
     missing = [viewer for viewer in viewer_ids if keys.get(viewer) not in cached]
     fresh = {}
     if missing:
-        fresh = _computed(model, catalogue, missing, topk, genres, exclude)
+        # Registered exclusions only for viewers with their own cache key: unknown viewers
+        # share the cold-start answer.
+        known = [viewer for viewer in missing if viewer in versions]
+        exclude = {**exclude, **_with_registered(exclude, known)}
+        fresh = _computed(model, catalogue, missing, topk, genres, exclude, popularity)
     if keys and fresh:
         answers = {keys[viewer]: result for viewer, result in fresh.items()}
         for level in (caches["process"], cache):
@@ -131,6 +163,7 @@ def _computed(
     topk: int,
     genres: Collection[str],
     exclude: Mapping[int, Collection[int]],
+    popularity: bool = False,
 ) -> dict[int, ViewerRecommendations]:
     """Score these viewers with the model, leaving out movies gone from the catalogue."""
     histories, older = history_selectors.recent_ratings_frame(
@@ -142,6 +175,13 @@ def _computed(
     wanted = {
         v: {*exclude.get(v, ()), *blocked, *older.get(v, np.empty(0)).tolist()} for v in viewer_ids
     }
+    with_history = set(histories["user_id"].tolist())
+    if popularity:
+        # The popularity baseline is the model's cold-start list: the history is only
+        # excluded, never ranked from.
+        for viewer, items in histories.groupby("user_id")["item_id"]:
+            wanted.setdefault(viewer, set()).update(items.tolist())
+        histories = histories.iloc[:0]
     from recommender.engine.scoring import recommend  # first use: see active_model()
 
     batch = recommend(
@@ -151,7 +191,7 @@ def _computed(
         topk=topk,
         exclude=wanted,
     )
-    described = _describe(batch, model, set(histories["user_id"].tolist()))
+    described = _describe(batch, model, with_history)
     return {result.user_id: result for result in _rendered(described)}
 
 

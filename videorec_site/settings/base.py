@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "axes",
     "ingestion",
     "recommender",
+    "experiments",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +244,11 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "common.api.schema.add_links",
     ],
+    # Names of choice sets that share a field name with another one.
+    "ENUM_NAME_OVERRIDES": {
+        "ExperimentModeEnum": "experiments.models.Experiment.Mode",
+        "ExperimentStatusEnum": "experiments.models.Experiment.Status",
+    },
 }
 
 # --- VideoRec ------------------------------------------------------------------------------
@@ -314,6 +320,11 @@ VIDEOREC_ARTIFACT_MMAP = env.bool("VIDEOREC_ARTIFACT_MMAP", default=True)
 VIDEOREC_BATCH_CHUNK_SIZE = env.int("VIDEOREC_BATCH_CHUNK_SIZE", default=500)
 if VIDEOREC_BATCH_CHUNK_SIZE < 1:
     raise ImproperlyConfigured("VIDEOREC_BATCH_CHUNK_SIZE must be at least 1")
+# Impressions (the lists /recommend served) wait in each process's memory and are written
+# in bulk every VIDEOREC_IMPRESSION_FLUSH_SECONDS, or as soon as VIDEOREC_IMPRESSION_BATCH
+# wait (0 seconds: written during the request).
+VIDEOREC_IMPRESSION_FLUSH_SECONDS = env.float("VIDEOREC_IMPRESSION_FLUSH_SECONDS", default=1.0)
+VIDEOREC_IMPRESSION_BATCH = env.int("VIDEOREC_IMPRESSION_BATCH", default=500)
 
 # Recommendations, the catalogue and similar movies are public; false requires an
 # authenticated user (token or session) for every read of them.

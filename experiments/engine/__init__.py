@@ -1,0 +1,1 @@
+"""Pure experiment logic: assignment, interleaving and statistics (no Django imports)."""
