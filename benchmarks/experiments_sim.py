@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,10 +62,18 @@ from experiments.simulation.data import (  # noqa: E402
     read_grouplens_ratings,
     write_training_folder,
 )
-from experiments.simulation.experiments import experiment_spec  # noqa: E402
+from experiments.simulation.experiments import (  # noqa: E402
+    experiment_spec,
+    predicted_assignment,
+)
 from experiments.simulation.run import SimulationPlan, run_simulation  # noqa: E402
-from experiments.simulation.traffic import ClickModel, TrafficOptions  # noqa: E402
+from experiments.simulation.traffic import (  # noqa: E402
+    ClickModel,
+    TrafficOptions,
+    choose_viewers,
+)
 
+PHASES = ("headline", "srm", "aa", "sensitivity")
 AB_VARIANTS = ["popularity:50", "active:50"]
 NOISE = 0.01
 SESSIONS = 2
@@ -197,21 +206,40 @@ def _traffic_counts(log: dict[str, Any]) -> dict[str, Any]:
 
 
 def srm_injections(client: ApiClient, world: World) -> list[dict[str, Any]]:
-    """Leave out a share of the popularity viewers: 45/55 and 40/60 instead of 50/50."""
+    """Leave out just enough of the control's viewers for 45/55 (and 40/60) instead of 50/50.
+
+    The experiment is created first, so that its salt tells how many viewers each variant
+    gets; then exactly the share of popularity viewers that yields the target ratio stays
+    away (they never request a list).
+    """
     rows = []
+    viewers = choose_viewers(world, 1.0, SEED)
     for target in (0.45, 0.40):
-        # Keeping (1 - d) of one half gives (1 - d) / (2 - d) = target.
-        drop = (1 - 2 * target) / (1 - target)
         spec = experiment_spec(name=f"SRM {target:.0%}", mode="split", variants=AB_VARIANTS)
-        outcome = simulate(client, world, spec, sessions=1, drop={"popularity": drop})
-        users = [v["users"] for v in outcome["results"]["variants"]]
+        experiment = client.experiment_create(spec)
+        client.experiment_start(experiment["id"])
+        assign = predicted_assignment(experiment)
+        counts = Counter(assign(viewer) for viewer in viewers)
+        keep = round(target / (1 - target) * counts["active"])
+        drop = 1 - keep / counts["popularity"]
+        plan = SimulationPlan(
+            experiment_id=experiment["id"],
+            spec=None,
+            clicks=ClickModel(position_bias=True, noise=NOISE),
+            traffic=traffic(sessions=1, drop={"popularity": drop}),
+        )
+        try:
+            results = run_simulation(client, world, plan).results
+        finally:
+            client.experiment_stop(experiment["id"])
         rows.append(
             {
                 "target": target,
+                "assigned": [counts["popularity"], counts["active"]],
                 "drop": round(drop, 4),
-                "users": users,
-                "srm_p_value": outcome["results"]["srm_p_value"],
-                "srm_alarm": outcome["results"]["srm_alarm"],
+                "users": [v["users"] for v in results["variants"]],
+                "srm_p_value": results["srm_p_value"],
+                "srm_alarm": results["srm_alarm"],
             }
         )
     return rows
@@ -322,20 +350,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         token = staff_token(env)
         with gunicorn(env, args.port) as base:
             client = ApiClient(base, token, timeout=120)
-            results = {
-                "train_seconds": train_seconds and round(train_seconds, 1),
-                "viewers": len(world.viewers),
-            }
-            started = time.perf_counter()
-            results["headline"] = headline(env, base, token, args.path, scratch)
-            results["headline_seconds"] = round(time.perf_counter() - started, 1)
-            print(json.dumps(results["headline"]), flush=True)
-            results["srm"] = srm_injections(client, world)
-            print(json.dumps(results["srm"]), flush=True)
-            results["aa"] = a_a(client, world, args.aa_reps)
-            print(json.dumps(results["aa"]), flush=True)
-            results["sensitivity"] = sensitivity(client, world, args.repeats, args.checkpoint)
-            results["checkpoint"] = args.checkpoint
+            results = json.loads(args.results.read_text()) if args.results.exists() else {}
+            if train_seconds is not None:
+                results["train_seconds"] = round(train_seconds, 1)
+            results["viewers"] = len(world.viewers)
+            if "headline" in args.phases:
+                results["headline"] = headline(env, base, token, args.path, scratch)
+                print(json.dumps(results["headline"]), flush=True)
+            if "srm" in args.phases:
+                results["srm"] = srm_injections(client, world)
+                print(json.dumps(results["srm"]), flush=True)
+            if "aa" in args.phases:
+                results["aa"] = a_a(client, world, args.aa_reps)
+                print(json.dumps(results["aa"]), flush=True)
+            if "sensitivity" in args.phases:
+                results["sensitivity"] = sensitivity(client, world, args.repeats, args.checkpoint)
+                results["checkpoint"] = args.checkpoint
     results["machine"] = machine_description()
     return results
 
@@ -390,8 +420,9 @@ def section(results: dict[str, Any]) -> str:
     ]
     for row in results["srm"]:
         lines.append(
-            f"| injected {row['target']:.0%}/{1 - row['target']:.0%} (left out {row['drop']:.1%} "
-            f"of the control's viewers): {row['users'][0]} / {row['users'][1]} viewers | "
+            f"| injected {row['target']:.0%}/{1 - row['target']:.0%}: of "
+            f"{row['assigned'][0]} / {row['assigned'][1]} viewers assigned, {row['drop']:.1%} of "
+            f"the control's stay away: {row['users'][0]} / {row['users'][1]} viewers | "
             f"SRM p = **{_p(row['srm_p_value'])}**, alarm (p < 0.001) {row['srm_alarm']} |"
         )
     lines += [
@@ -424,6 +455,13 @@ def main() -> None:
         "--skip-prepare",
         action="store_true",
         help="the database already holds this split's training part and its trained run",
+    )
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=PHASES,
+        default=list(PHASES),
+        help="measure only these (the others are kept from --results)",
     )
     parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA, help="MEDIA_ROOT")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
