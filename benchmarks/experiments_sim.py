@@ -455,15 +455,49 @@ def section(results: dict[str, Any]) -> str:
         f"p < 0.05 in **{aa['flagged']}** = **{aa['rate']:.1%}** "
         f"[{aa['rate_ci'][0]:.1%}, {aa['rate_ci'][1]:.1%}] (Wilson 95%); p-values vs "
         f"uniform: KS p = {aa['uniformity_ks_p']:.2f} |",
-        f"| viewers until p < 0.01 holds to the end, A/B (checkpoint every "
-        f"{results.get('checkpoint', 10)}) | {_needed(results['sensitivity'], 'split', 'stays')} |",
+        f"| viewers until p < 0.01 holds to the end of {results['sensitivity_viewers']}, A/B "
+        f"(results read every {results['checkpoint']} viewers) | "
+        f"{_needed(results['sensitivity'], 'split', 'stays')} |",
         f"| the same, team-draft interleaving | "
         f"{_needed(results['sensitivity'], 'interleave', 'stays')} |",
         f"| first crossing of p < 0.01: A/B / interleaving | "
         f"{_needed(results['sensitivity'], 'split', 'first')} / "
         f"{_needed(results['sensitivity'], 'interleave', 'first')} |",
     ]
+    lines += ["", *NOTES]
     return "\n".join(lines)
+
+
+NOTES = [
+    "How each figure was obtained:",
+    "",
+    "- The A/B row is `manage.py simulate_traffic --skip-load --reuse-run --variants "
+    "popularity:50 active:50 --sessions 2 --noise 0.01 --settle 0` against the server; "
+    "the control is the first variant, so a positive lift means the trained run wins.",
+    "- Sticky: every viewer requests twice; a change of variant between the two answers "
+    "(served by either of the two gunicorn workers) is counted.",
+    "- SRM: the experiment is created first and its salt tells how many viewers each "
+    "variant gets; exactly the share of popularity viewers that yields the target ratio "
+    "never requests a list. A true 45/55 split of ~840 viewers gives chi-square ≈ 8.4, "
+    "p ≈ 0.004: below 0.01 but not the 0.001 alarm; at 45/55 the check needs about "
+    "1,100 viewers to reach p < 0.001 (chi-square = 0.01 n > 10.83), more than ml-100k "
+    "has. 40/60 is flagged.",
+    "- A/A: one real A/A experiment (the run against itself) through the API gives the "
+    "lists every viewer was served. 200 repetitions of 943 × 2 requests would take hours "
+    "on this shared machine, so each repetition re-assigns those viewers with a new salt "
+    "(`assign_variant`, as the server does), re-draws the clicks with the same click "
+    "model, and computes the p-value with `welch_lift` on per-viewer CTR, the function "
+    "the results endpoint calls.",
+    "- Viewers needed: for each of the seeds, a new A/B and a new interleaving experiment "
+    "(fresh salt from the server), viewers visited in that seed's order with one list "
+    "each; `/results/` read every few viewers. 'holds' = the number of viewers from which "
+    "p stays below 0.01 to the end of the pass (A/B: Welch over viewers; interleaving: "
+    "the sign test over lists won); 'first crossing' can be a lucky early dip.",
+    "",
+    "Command: `.venv/bin/python benchmarks/experiments_sim.py --database-url "
+    "postgres://…/videorec_h15sim --write` (phases can be re-measured alone with "
+    "`--skip-prepare --phases srm sensitivity`).",
+]
 
 
 def main() -> None:
