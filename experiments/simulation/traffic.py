@@ -51,7 +51,8 @@ class ClickModel:
 class TrafficOptions:
     """What to simulate: how many viewers, sessions, list length, and checkpoints.
 
-    ``drop`` maps a variant name to the share of its viewers who never arrive (an injected
+    ``drop`` maps a variant name to the share of its viewers who never arrive (exactly
+    that share of the chosen viewers assigned to it, picked at random: an injected
     sample-ratio mismatch); it needs ``assign`` in :func:`drive_traffic`.
     ``checkpoint_every`` fetches the experiment's results after every that many viewers;
     every read of the results first waits ``settle_seconds`` (the server writes
@@ -185,10 +186,11 @@ def drive_traffic(
     logs: list[ViewerLog] = []
     pending: list[dict[str, Any]] = []
     checkpoints: list[dict[str, Any]] = []
-    dropped = violations = sent = 0
-    for user_id in choose_viewers(world, options.fraction, options.seed):
-        if options.drop and rng.random() < options.drop.get(assign(user_id), 0.0):
-            dropped += 1
+    violations = sent = 0
+    viewers = choose_viewers(world, options.fraction, options.seed)
+    left_out = _left_out(viewers, options.drop, assign, rng) if options.drop else set()
+    for user_id in viewers:
+        if user_id in left_out:
             continue
         log, changes = _visit(client, user_id, world.futures[user_id], model, options, rng)
         logs.append(log)
@@ -211,12 +213,27 @@ def drive_traffic(
         )
     return TrafficReport(
         viewers=tuple(logs),
-        dropped=dropped,
+        dropped=len(left_out),
         sticky_violations=violations,
         events_sent=sent,
         seconds=time.perf_counter() - started,
         checkpoints=tuple(checkpoints),
     )
+
+
+def _left_out(
+    viewers: list[int],
+    drop: Mapping[str, float],
+    assign: Callable[[int], str],
+    rng: np.random.Generator,
+) -> set[int]:
+    """``round(share * n)`` random viewers of each variant in ``drop``."""
+    chosen: set[int] = set()
+    for name, share in drop.items():
+        members = [viewer for viewer in viewers if assign(viewer) == name]
+        count = round(share * len(members))
+        chosen.update(int(v) for v in rng.choice(members, size=count, replace=False))
+    return chosen
 
 
 def settled_results(client: ApiClient, experiment_id: int, settle_seconds: float) -> dict:

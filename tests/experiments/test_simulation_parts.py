@@ -7,14 +7,19 @@ import pandas as pd
 import pytest
 
 from experiments.engine.assignment import assign_variant
-from experiments.simulation.data import build_world, write_training_folder
+from experiments.simulation.data import World, build_world, write_training_folder
 from experiments.simulation.experiments import (
     experiment_spec,
     parse_variant,
     predicted_assignment,
     results_summary,
 )
-from experiments.simulation.traffic import ClickModel, TrafficOptions, choose_viewers
+from experiments.simulation.traffic import (
+    ClickModel,
+    TrafficOptions,
+    choose_viewers,
+    drive_traffic,
+)
 
 
 def ratings(n_users: int = 20, per_user: int = 8) -> pd.DataFrame:
@@ -165,3 +170,61 @@ def test_the_summary_reads_the_results_shape_of_the_issue() -> None:
     text = results_summary(results)
     assert "active" in text and "0.2500 [0.1000, 0.4000]" in text
     assert "p 0.004000" in text and "SRM p 0.800000" in text
+
+
+class StubClient:
+    """Serves every viewer the same list; half the viewers see variant b (by parity)."""
+
+    def __init__(self, flaky_viewer: int | None = None) -> None:
+        self.served: list[int] = []
+        self.batches: list[list[dict]] = []
+        self.flaky_viewer = flaky_viewer
+
+    def recommend(self, user_id: int, topk: int) -> dict:
+        self.served.append(user_id)
+        variant = "ab"[user_id % 2]
+        if user_id == self.flaky_viewer and self.served.count(user_id) > 1:
+            variant = "c"
+        items = [{"item_id": item} for item in range(100, 100 + topk)]
+        return {
+            "recommendations": items,
+            "request_id": f"req-{len(self.served)}",
+            "experiment": {"id": 1, "name": "x", "variant": variant},
+        }
+
+    def post_events(self, events: list[dict]) -> list[dict]:
+        self.batches.append(list(events))
+        return [{"accepted": len(events)}]
+
+
+def stub_world(n_viewers: int = 40) -> World:
+    futures = {viewer: frozenset({100, 102}) for viewer in range(1, n_viewers + 1)}
+    return World(train=pd.DataFrame(), futures=futures)
+
+
+def test_traffic_posts_each_click_once_with_its_request_and_counts_variant_changes() -> None:
+    client = StubClient(flaky_viewer=7)
+    options = TrafficOptions(topk=4, sessions=2, seed=1, settle_seconds=0)
+    model = ClickModel(position_bias=False)
+    report = drive_traffic(client, stub_world(), model, options)
+    assert sorted(set(client.served)) == list(range(1, 41)) and len(client.served) == 80
+    events = [event for batch in client.batches for event in batch]
+    # Positions 0 and 2 (movies 100 and 102) are the future, clicked in every session.
+    assert len(events) == report.clicks == report.events_sent == 160
+    assert {e["item_id"] for e in events} == {100, 102}
+    assert len({e["event_id"] for e in events}) == 160
+    assert all(e["event_id"].startswith(e["request_id"]) for e in events)
+    assert report.sticky_violations == 1
+
+
+def test_dropping_leaves_out_exactly_that_share_of_one_variant() -> None:
+    client = StubClient()
+    options = TrafficOptions(topk=2, seed=3, drop={"a": 0.25}, settle_seconds=0)
+    report = drive_traffic(
+        client, stub_world(), ClickModel(), options, assign=lambda viewer: "ab"[viewer % 2]
+    )
+    # 20 viewers are in a; a quarter of them, 5, never arrive.
+    assert report.dropped == 5 and len(report.viewers) == 35
+    assert sum(1 for v in report.viewers if v.variant == "a") == 15
+    with pytest.raises(ValueError, match="assignment"):
+        drive_traffic(client, stub_world(), ClickModel(), options)
