@@ -104,8 +104,7 @@ class LightGBMRanker:
             Early-stopping slice; without it ``n_estimators`` trees are grown.
         feature_names : sequence of str, length n_features
         categorical : sequence of str
-            Names of integer-coded categorical columns (NaN = missing).
-        weights : numpy.ndarray, shape (n_rows,), optional
+            Names of integer-coded categorical columns (NaN = missing).        weights : numpy.ndarray, shape (n_rows,), optional
             Weight of each row's gradient (all 1 when omitted).
         """
         ranking = self.config.objective != "binary"
