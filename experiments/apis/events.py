@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -67,6 +71,27 @@ EVENT_FIELDS = (
 )
 
 
+#: Each event is checked on its own, so the schema lets any item through.
+_EVENT_LIST = {"type": "array", "items": {"nullable": True}, "maxItems": MAX_EVENTS}
+#: Two shapes of one batch: ``{"events": [...]}`` or the bare array.
+BATCH_SCHEMA = {
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {
+                "events": {
+                    **_EVENT_LIST,
+                    "description": f"Up to {MAX_EVENTS} events, each an object: {EVENT_FIELDS}.",
+                }
+            },
+            "required": ["events"],
+            "additionalProperties": False,
+        },
+        {**_EVENT_LIST, "description": "The same batch as a bare array of events."},
+    ]
+}
+
+
 class EventsApi(APIView):
     permission_classes = [RatingWritePermission]
     # A batch is a list of objects: JSON only (a form cannot carry it).
@@ -98,14 +123,15 @@ class EventsApi(APIView):
         operation_id="events_create",
         summary="Record feedback events",
         description=(
-            "Stores a batch of feedback events. Each event is checked on its own: a bad "
+            'Stores a batch of feedback events, sent as `{"events": [...]}` or as a bare '
+            "array. Each event is checked on its own: a bad "
             "one is reported in `errors` by its index, field and problem, and the good ones "
             "are stored (202 in every case but a malformed batch). A `dislike` keeps the "
             "movie out of the viewer's next `/recommend` answers at once. Needs the "
             "permissions of a rating write (the 'ingestion client' group); a dislike by an "
             "unknown viewer also needs the add viewer permission (it creates the viewer)."
         ),
-        request=BatchSerializer,
+        request={"application/json": BATCH_SCHEMA},
         responses={
             202: OutcomeSerializer,
             **ERROR_RESPONSES,
@@ -115,7 +141,9 @@ class EventsApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        batch = self.BatchSerializer(data=request.data)
+        # A bare array is the same batch without its envelope.
+        data = {"events": request.data} if isinstance(request.data, list) else request.data
+        batch = self.BatchSerializer(data=data)
         batch.is_valid(raise_exception=True)
         good, bad = _validated(batch.validated_data["events"])
         outcome = events_record(

@@ -130,6 +130,7 @@ class ExperimentListCreateApi(APIView):
                 name=data["name"],
                 mode=data["mode"],
                 variants=[VariantSpec(**variant) for variant in data["variants"]],
+                salt=data.get("salt"),
             )
         except ExperimentInvalid as exc:
             raise Unprocessable(exc.errors) from exc

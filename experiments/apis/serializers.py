@@ -82,6 +82,14 @@ class ExperimentNameField(NameField):
         super().__init__(max_length=100, **kwargs)
 
 
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[!-~]+$"})
+class SaltField(serializers.RegexField):
+    """Printable ASCII without spaces: the salt is hashed as text and shown in the admin."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(r"^[!-~]{1,64}$", max_length=64, **kwargs)
+
+
 class ExperimentInputSerializer(ClosedSerializer):
     name = ExperimentNameField()
     mode = serializers.ChoiceField(
@@ -94,6 +102,11 @@ class ExperimentInputSerializer(ClosedSerializer):
         many=True,
         help_text=f"At least two (at most {MAX_VARIANTS}), with distinct names; exactly two "
         "to interleave.",
+    )
+    salt = SaltField(
+        required=False,
+        help_text="Seeds the assignment of viewers to variants (default: a new random salt); "
+        "the same salt assigns every viewer to the same variant again.",
     )
 
 

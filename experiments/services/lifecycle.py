@@ -18,7 +18,7 @@ from django.utils import timezone
 from recommender.models import ModelRun
 from recommender.registry import run_model, run_models_keep
 
-from ..models import Experiment, Variant
+from ..models import Experiment, Variant, new_salt
 from ..selectors import RunningExperiment, running_experiment_read
 
 RUNNING_CACHE_KEY = "experiments:running"
@@ -52,11 +52,17 @@ class VariantSpec:
 
 
 # ------------------------------------------------------------------ create, start, stop
-def experiment_create(*, name: str, mode: str, variants: Sequence[VariantSpec]) -> Experiment:
-    """Create a draft experiment; :class:`ExperimentInvalid` when its variants are wrong."""
+def experiment_create(
+    *, name: str, mode: str, variants: Sequence[VariantSpec], salt: str | None = None
+) -> Experiment:
+    """Create a draft experiment; :class:`ExperimentInvalid` when its variants are wrong.
+
+    ``salt`` (default: a new random one) seeds the assignment: the same salt assigns every
+    viewer as before, e.g. to re-run an experiment on the same groups.
+    """
     experiment_validate(mode=mode, variants=variants)
     with transaction.atomic():
-        experiment = Experiment.objects.create(name=name, mode=mode)
+        experiment = Experiment.objects.create(name=name, mode=mode, salt=salt or new_salt())
         Variant.objects.bulk_create(
             Variant(
                 experiment=experiment,

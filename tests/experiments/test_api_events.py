@@ -65,11 +65,28 @@ def test_a_retried_batch_stores_nothing_twice(ingest_api, synthetic_ratings):
 def test_a_malformed_batch_is_a_400_and_stores_nothing(ingest_api, synthetic_ratings):
     one = {"type": "click", "user_id": 3, "item_id": 5}
     assert post(ingest_api, [one] * 1001).status_code == 400
-    assert ingest_api.post("/api/events/", [one], format="json").status_code == 400
+    assert ingest_api.post("/api/events/", [one] * 1001, format="json").status_code == 400
+    assert ingest_api.post("/api/events/", {"events": "click"}, format="json").status_code == 400
     assert (
         ingest_api.post("/api/events/", {"events": [one], "x": 1}, format="json").status_code == 400
     )
     assert not Event.objects.exists()
+
+
+def test_a_bare_array_is_the_same_batch(ingest_api, synthetic_ratings):
+    response = ingest_api.post(
+        "/api/events/",
+        [
+            {"type": "click", "user_id": 3, "item_id": 5},
+            {"type": "nod", "user_id": 3, "item_id": 5},
+        ],
+        format="json",
+    )
+
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert (body["accepted"], body["rejected"], body["errors"][0]["index"]) == (1, 1, 1)
+    assert Event.objects.get().type == "click"
 
 
 def test_events_need_the_rating_write_permissions(api, django_user_model, synthetic_ratings):

@@ -187,6 +187,22 @@ def test_assignment_is_sticky_and_follows_the_hash(staff_api, api, trained):
     assert {body["experiment"]["variant"] for body in seen.values()} == set(names)
 
 
+def test_a_given_salt_assigns_as_before_and_a_bad_one_is_refused(staff_api, trained):
+    variants = [
+        {"name": "a", "strategy": "active", "weight": 1},
+        {"name": "b", "strategy": "popularity", "weight": 1},
+    ]
+    body = {"name": "again", "mode": "split", "variants": variants, "salt": "spring-2026"}
+
+    created = create(staff_api, body)
+    refused = create(staff_api, {**body, "salt": "two words"})
+
+    assert created.status_code == 201, created.json()
+    assert created.json()["salt"] == "spring-2026"
+    assert refused.status_code == 400 and "salt" in refused.json()["errors"]
+    assert Experiment.objects.count() == 1
+
+
 def test_the_popularity_variant_serves_the_popular_list_minus_the_history(staff_api, api, trained):
     from ingestion.models import Rating
 
