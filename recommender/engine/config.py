@@ -125,6 +125,9 @@ class PipelineConfig:
     seed : int
     batch_size : int
         Users scored per batch (bounds the dense (batch, n_items) arrays).
+    ranker_row_budget : int
+        Ranker training rows allowed over all folds: each fold's labels come from a
+        seeded sample of viewers sized to it (:mod:`recommender.engine.sampling`).
     """
 
     sources: dict[str, dict[str, Any]] = field(default_factory=default_sources)
@@ -140,6 +143,7 @@ class PipelineConfig:
     refit_ranker: bool = True
     seed: int = 0
     batch_size: int = 256
+    ranker_row_budget: int = 2_000_000
 
     def __post_init__(self) -> None:
         if self.label_split not in LABEL_SPLITS:
@@ -150,6 +154,8 @@ class PipelineConfig:
             raise ValueError("label_share and validation_share must be in (0, 1)")
         if self.n_folds < 1 or self.n_candidates < 1 or self.batch_size < 1:
             raise ValueError("n_folds, n_candidates and batch_size must be >= 1")
+        if self.ranker_row_budget < 1:
+            raise ValueError(f"ranker_row_budget must be >= 1, got {self.ranker_row_budget}")
         for spec in self.sources.values():
             build_source(spec)  # validates the kind and hyper-parameters early
         kinds = {spec.get("kind") for spec in self.sources.values()}

@@ -78,15 +78,14 @@ def test_itemknn_shrinkage_and_pruning() -> None:
     assert np.diff(source.similarity_.indptr).max() == 1
 
 
-def test_ease_matches_closed_form_and_refuses_large_catalogue() -> None:
+def test_ease_matches_closed_form() -> None:
     rng = np.random.default_rng(1)
     dense = (rng.random((30, 6)) < 0.4).astype(float)
     source = EASESource(l2=2.0).fit(sp.csr_matrix(dense))
     precision = np.linalg.inv(dense.T @ dense + 2.0 * np.eye(6))
     expected = np.eye(6) - precision / np.diag(precision)
     np.testing.assert_allclose(source.similarity_, expected, atol=1e-6)
-    with pytest.raises(ValueError, match="ItemKNNSource"):
-        EASESource(max_items=5).fit(sp.csr_matrix(dense))
+    assert source.fit_summary() == {"mode": "full", "items": 6}
 
 
 def test_sequence_scores_from_most_recent_items() -> None:

@@ -27,6 +27,7 @@ from recommender.engine.recall.base import (
     _check_positive_int,
     binarize,
 )
+from recommender.engine.recall.blocks import training_threads
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 _MAX_BATCH_NNZ = 8192
 # Up to this many rows, ridge_rows solves row by row (the serving case).
 _SMALL_BATCH_ROWS = 8
+# Below this many interactions one thread fits faster: OpenMP's fork/join per half-sweep
+# costs more than the work (a 60 x 40 test matrix took 1.8 s on two busy cores, 1 ms on one).
+_PARALLEL_MIN_NNZ = 50_000
 
 
 def ridge_rows(
@@ -117,8 +121,8 @@ class ALSSource(BaseRecallSource):
 
     Notes
     -----
-    ``implicit`` runs on as many OpenMP threads as the process allows; the trainer
-    bounds them (and BLAS's) with ``threadpoolctl`` (``VIDEOREC_TRAINING_THREADS``).
+    Fits run on :func:`~.blocks.training_threads` OpenMP threads (the trainer sets
+    them from ``VIDEOREC_TRAINING_THREADS``), fold-ins on one.
     """
 
     name: ClassVar[str] = "als"
@@ -188,8 +192,10 @@ class ALSSource(BaseRecallSource):
         """
         binary = binarize(interactions).astype(np.float32)
         models = []
+        threads = training_threads() if binary.nnz >= _PARALLEL_MIN_NNZ else 1
         for model_index in range(self.n_models):
             model = self._model(self.seed + model_index)
+            model.num_threads = threads
             with threadpool_limits(1, "blas"):
                 model.fit(binary, show_progress=False)
             models.append(model.item_factors)
