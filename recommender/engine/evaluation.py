@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recommender.engine.candidates import candidate_recall, generate_candidates
 from recommender.engine.config import PipelineConfig, baseline_sources, build_source
@@ -147,44 +148,28 @@ def evaluate_holdout(
     catalogue minus each user's training items (the Microsoft Recommenders protocol).
     Each baseline is one recall source alone (by default
     :func:`~recommender.engine.config.baseline_sources`), with the configuration's
-    parameters when the configuration has a source of that name. Every model is fitted
-    on the whole training part; only ``max_users`` held-out users (a sample seeded by
-    ``seed``; all when ``None``) are scored, a batch at a time.
+    parameters when the configuration has a source of that name. Models are fitted on
+    the whole training part; ``max_users`` held-out users (seeded sample; ``None``: all)
+    are scored, a batch at a time.
     """
     train, test = holdout_split(data.ratings, protocol, test_share, seed)
-    evaluable = np.intersect1d(train["user_id"].unique(), test["user_id"].unique())
-    users = IdIndex(sample_ids(evaluable, max_users, seed))
     items = IdIndex(np.concatenate([data.items_or_empty["item_id"], data.ratings["item_id"]]))
-    fit_users = IdIndex(train["user_id"].to_numpy())
-    history = build_histories(train, fit_users, items).timestamps
-    rows = fit_users.index_of(users.ids)
-    scored = _Scored(
-        rows=rows,
-        relevant=relevant_lists(test, users.ids),
-        n_unseen=len(items) - np.diff(history[rows].indptr),
-        n_items=len(items),
-        step=rows_per_batch(config.batch_size, len(items)),
-        k=k,
-    )
-    seconds: dict[str, float] = {}
-    baseline_metrics = {}
-    for name, spec in (baseline_sources() if baselines is None else baselines).items():
-        started = time.perf_counter()
-        source = build_source(config.sources.get(name, spec)).fit(history)
-        baseline_metrics[name] = scored.metrics(
-            lambda rows, source=source: items.id_of(source.recommend(history[rows], len(items))[0])
-        )
-        seconds[name] = round(time.perf_counter() - started, 3)
+    step = rows_per_batch(config.batch_size, len(items))
+    scored = _Scored.sample(train, test, items, step=step, k=k, max_users=max_users, seed=seed)
+    specs = baseline_sources() if baselines is None else baselines
+    baseline_metrics, seconds = _baseline_metrics(specs, config, items, scored)
     started = time.perf_counter()
     model = fit(config, data.with_ratings(train))
     seconds["system"] = round(time.perf_counter() - started, 3)
     # Scored a bounded batch at a time, from the sampled users' ratings only.
     scorer = replace(model, config=replace(model.config, batch_size=scored.step))
-    train_sample = train[train["user_id"].isin(users.ids)]
-    test_sample = test[test["user_id"].isin(users.ids)]
+    train_sample = train[train["user_id"].isin(scored.users.ids)]
+    test_sample = test[test["user_id"].isin(scored.users.ids)]
     system = scored.metrics(
         lambda rows: (
-            recommend(scorer, train_sample, user_ids=fit_users.ids[rows], topk=len(items)).item_ids
+            recommend(
+                scorer, train_sample, user_ids=scored.fit_users.ids[rows], topk=len(items)
+            ).item_ids
         )
     )
     report = HoldoutReport(
@@ -195,8 +180,8 @@ def evaluate_holdout(
             "k": k,
             "train_ratings": len(train),
             "test_ratings": len(test),
-            "users": len(users),
-            "evaluable_users": int(evaluable.size),
+            "users": len(scored.users),
+            "evaluable_users": scored.evaluable,
         },
         system=system,
         baselines=baseline_metrics,
@@ -204,28 +189,74 @@ def evaluate_holdout(
         like=like_auc(model, train, test_sample),
         seconds=seconds,
     )
-    logger.info(
-        "holdout (%s, %d of %d users): system ndcg@%d %.4f, candidate recall %.3f",
-        protocol,
-        len(users),
-        evaluable.size,
-        k,
-        system[f"ndcg@{k}"],
-        report.candidate_recall,
-    )
+    logger.info("holdout (%s): %s", protocol, report.protocol | {"system": system})
     return report
+
+
+def _baseline_metrics(
+    specs: Mapping[str, Mapping[str, Any]],
+    config: PipelineConfig,
+    items: IdIndex,
+    scored: _Scored,
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Metrics and fit-and-score seconds of each baseline fitted on the training histories."""
+    history = scored.history
+    metrics, seconds = {}, {}
+    for name, spec in specs.items():
+        started = time.perf_counter()
+        source = build_source(config.sources.get(name, spec)).fit(history)
+        metrics[name] = scored.metrics(
+            lambda rows, source=source: items.id_of(source.recommend(history[rows], len(items))[0])
+        )
+        seconds[name] = round(time.perf_counter() - started, 3)
+    return metrics, seconds
 
 
 @dataclass(frozen=True)
 class _Scored:
     """The held-out users one evaluation scores: rows of the training history, in order."""
 
+    history: sp.csr_matrix
+    fit_users: IdIndex
+    users: IdIndex
+    evaluable: int
     rows: np.ndarray
     relevant: list[np.ndarray]
     n_unseen: np.ndarray
     n_items: int
     step: int
     k: int
+
+    @classmethod
+    def sample(
+        cls,
+        train: pd.DataFrame,
+        test: pd.DataFrame,
+        items: IdIndex,
+        *,
+        step: int,
+        k: int,
+        max_users: int | None,
+        seed: int,
+    ) -> _Scored:
+        """Every training user's history; ``max_users`` sampled held-out users to score."""
+        evaluable = np.intersect1d(train["user_id"].unique(), test["user_id"].unique())
+        users = IdIndex(sample_ids(evaluable, max_users, seed))
+        fit_users = IdIndex(train["user_id"].to_numpy())
+        history = build_histories(train, fit_users, items).timestamps
+        rows = fit_users.index_of(users.ids)
+        return cls(
+            history=history,
+            fit_users=fit_users,
+            users=users,
+            evaluable=int(evaluable.size),
+            rows=rows,
+            relevant=relevant_lists(test, users.ids),
+            n_unseen=len(items) - np.diff(history[rows].indptr),
+            n_items=len(items),
+            step=step,
+            k=k,
+        )
 
     def metrics(self, rank: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
         """Top-``k`` metrics and full-ranking AUC of ``rank(rows)``, ``step`` rows a call.
