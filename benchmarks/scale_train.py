@@ -43,7 +43,11 @@ def _rss_mb() -> float:
 
 
 def stage(function: Callable[[], Any]) -> tuple[Any, float, float]:
-    """Run ``function``: its result, wall seconds and the peak RSS (MB) sampled meanwhile."""
+    """Run ``function``: its result, wall seconds and the peak RSS (MB) sampled meanwhile.
+
+    The process's CPU seconds (all threads) are logged too: on a shared machine the wall
+    time says more about the neighbours than about the code.
+    """
     peak = _rss_mb()
     done = threading.Event()
 
@@ -54,13 +58,16 @@ def stage(function: Callable[[], Any]) -> tuple[Any, float, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         result = function()
     finally:
         seconds = time.perf_counter() - started
         done.set()
         sampler.join()
+    logger.info(
+        "stage: %.1f s wall, %.1f s CPU, peak %.0f MB", seconds, time.process_time() - cpu, peak
+    )
     return result, round(seconds, 1), round(max(peak, _rss_mb()))
 
 
@@ -71,6 +78,7 @@ def main() -> None:
     parser.add_argument("--evaluation-users", type=int, default=5000)
     parser.add_argument("--row-budget", type=int, default=PipelineConfig().ranker_row_budget)
     parser.add_argument("--skip-evaluation", action="store_true")
+    parser.add_argument("--recall-only", action="store_true", help="stop after the recall stage")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = PipelineConfig(label_split="mixed", ranker_row_budget=args.row_budget)
@@ -88,6 +96,9 @@ def main() -> None:
         return rows + len(popularity_table(model))
 
     result["table rows"], result["tables s"], result["tables peak MB"] = stage(tables)
+    if args.recall_only:
+        print(json.dumps(result))
+        return
     model, result["ranker s"], result["ranker peak MB"] = stage(lambda: fit_ranker(model, data))
     result["ranker viewers per fold"] = [
         value for key, value in model.fit_report.items() if key.endswith("_viewers")

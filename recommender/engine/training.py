@@ -211,9 +211,14 @@ def _fit_on(
     sources = {}
     with threads_for_training(config.ranker.num_threads):
         for name, spec in config.sources.items():
-            tick = time.perf_counter()
+            tick, cpu = time.perf_counter(), time.process_time()
             sources[name] = build_source(spec).fit(history.timestamps)
-            logger.info("source %s fitted in %.1f s", name, time.perf_counter() - tick)
+            logger.info(
+                "source %s fitted in %.1f s (%.1f s CPU)",
+                name,
+                time.perf_counter() - tick,
+                time.process_time() - cpu,
+            )
     features = FeatureBuilder(**config.feature_params).fit(
         history, data.items_or_empty, data.users_or_empty, item_index, vocabulary
     )
