@@ -41,6 +41,7 @@ class ModelRunAdmin(admin.ModelAdmin):
     summary_fields = [
         "status", "stage", "is_active", "activated_at", "created_at", "started_at",
         "finished_at", "duration", "triggered_by", "task_id", "ranker_objective", "like_auc",
+        "scaling",
     ]  # fmt: skip
     fieldsets = [
         (None, {"fields": summary_fields}),
@@ -56,7 +57,7 @@ class ModelRunAdmin(admin.ModelAdmin):
         "finished_at", "duration", "triggered_by", "task_id", "data_snapshot_table",
         "artifact", "recall_tables", "metrics_table", "stage_timings",
         "feature_importance_chart", "params_table", "error_traceback", "ranker_objective",
-        "like_auc",
+        "like_auc", "scaling",
     ]  # fmt: skip
     actions = ["activate_run", "compare_runs"]
 
@@ -130,6 +131,25 @@ class ModelRunAdmin(admin.ModelAdmin):
             f"{tables.metric_value(like.get('baseline_auc'))}, "
             f"{tables.metric_value(like.get('pairs'))} held-out pairs)"
         )
+
+    @admin.display(description="scaling")
+    def scaling(self, run: ModelRun) -> str:
+        """How training adapted to the data's size, as the run recorded it."""
+        scale = run.params.get("scale", {})
+        recall = scale.get("recall", {})
+        parts = [
+            f"{name}: {facts['items']:,} most-rated of {facts['catalogue']:,} movies"
+            if facts.get("mode") == "most_rated_subset"
+            else f"{name}: whole catalogue"
+            for name, facts in recall.items()
+        ]
+        if "ranker_viewers" in scale:
+            viewers = " + ".join(f"{count:,}" for count in scale["ranker_viewers"])
+            parts.append(f"ranker folds: {viewers} viewers")
+        if "evaluation_viewers" in scale:
+            sample = scale["evaluation_viewers"]
+            parts.append(f"evaluation: {sample['scored']:,} of {sample['evaluable']:,} viewers")
+        return "; ".join(parts) or tables.NOTHING
 
     @admin.display(description="data snapshot")
     def data_snapshot_table(self, run: ModelRun) -> str:

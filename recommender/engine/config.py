@@ -36,7 +36,8 @@ ITEM_BASED_KINDS = frozenset(
 TUNED_SOURCES: Mapping[str, Mapping[str, Any]] = {
     "popularity": {"kind": "popularity"},
     "recent_popularity": {"kind": "popularity", "half_life_days": 30.0},
-    "cooccurrence": {"kind": "cooccurrence", "normalization": "jaccard"},
+    # Top 200 neighbours: at ml-25m shape the whole co-occurrence matrix is nearly dense.
+    "cooccurrence": {"kind": "cooccurrence", "normalization": "jaccard", "k": 200},
     "itemknn": {"kind": "itemknn", "k": 200, "shrinkage": 10.0},
     "ease": {"kind": "ease", "l2": 500.0},
     "rp3beta": {"kind": "rp3beta", "alpha": 0.8, "beta": 0.5, "k": 200},
@@ -129,6 +130,9 @@ class PipelineConfig:
     seed : int
     batch_size : int
         Users scored per batch (bounds the dense (batch, n_items) arrays).
+    ranker_row_budget : int
+        Ranker training rows allowed over all folds: each fold's labels come from a
+        seeded sample of viewers sized to it (:mod:`recommender.engine.sampling`).
     """
 
     sources: dict[str, dict[str, Any]] = field(default_factory=default_sources)
@@ -145,6 +149,7 @@ class PipelineConfig:
     refit_ranker: bool = True
     seed: int = 0
     batch_size: int = 256
+    ranker_row_budget: int = 2_000_000
 
     def __post_init__(self) -> None:
         if self.label_split not in LABEL_SPLITS:
@@ -157,6 +162,8 @@ class PipelineConfig:
             raise ValueError(f"random_fold_weight must be > 0, got {self.random_fold_weight}")
         if self.n_folds < 1 or self.n_candidates < 1 or self.batch_size < 1:
             raise ValueError("n_folds, n_candidates and batch_size must be >= 1")
+        if self.ranker_row_budget < 1:
+            raise ValueError(f"ranker_row_budget must be >= 1, got {self.ranker_row_budget}")
         for spec in self.sources.values():
             build_source(spec)  # validates the kind and hyper-parameters early
         kinds = {spec.get("kind") for spec in self.sources.values()}

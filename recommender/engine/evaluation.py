@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from recommender.engine.data import IdIndex, InteractionData, build_histories
 from recommender.engine.features import LIKED_RATING
 from recommender.engine.metrics import evaluate_topk, roc_auc
 from recommender.engine.model import RecommenderModel
-from recommender.engine.recall import BaseRecallSource
+from recommender.engine.sampling import rows_per_batch, sample_ids
 from recommender.engine.scoring import recommend
 from recommender.engine.splits import stratified_split, time_split
 from recommender.engine.training import fit
@@ -101,6 +101,14 @@ def ranking_auc(ranked: np.ndarray, relevant: Sequence[np.ndarray], n_unseen: np
     float
         Mean over users with at least one positive and one negative; NaN if none.
     """
+    values = ranking_auc_values(ranked, relevant, n_unseen)
+    return float(np.mean(values)) if values.size else float("nan")
+
+
+def ranking_auc_values(
+    ranked: np.ndarray, relevant: Sequence[np.ndarray], n_unseen: np.ndarray
+) -> np.ndarray:
+    """The per-user values :func:`ranking_auc` averages (users it skips left out)."""
     values = []
     for row, positives, unseen in zip(ranked, relevant, n_unseen, strict=True):
         positives = np.asarray(positives)
@@ -120,7 +128,7 @@ def ranking_auc(ranked: np.ndarray, relevant: Sequence[np.ndarray], n_unseen: np
             listed_negatives + 0.5 * unlisted_negatives
         )
         values.append(1.0 - losses / (n_pos * n_neg))
-    return float(np.mean(values)) if values else float("nan")
+    return np.array(values, dtype=np.float64)
 
 
 def evaluate_holdout(
@@ -132,6 +140,7 @@ def evaluate_holdout(
     k: int = 10,
     seed: int = 42,
     baselines: Mapping[str, Mapping[str, Any]] | None = None,
+    max_users: int | None = None,
 ) -> HoldoutReport:
     """Fit on a training part of ``data.ratings`` and score the held-out part.
 
@@ -139,26 +148,30 @@ def evaluate_holdout(
     catalogue minus each user's training items (the Microsoft Recommenders protocol).
     Each baseline is one recall source alone (by default
     :func:`~recommender.engine.config.baseline_sources`), with the configuration's
-    parameters when the configuration has a source of that name.
+    parameters when the configuration has a source of that name. Models are fitted on
+    the whole training part; ``max_users`` held-out users (seeded sample; ``None``: all)
+    are scored, a batch at a time.
     """
     train, test = holdout_split(data.ratings, protocol, test_share, seed)
-    users = IdIndex(np.intersect1d(train["user_id"].unique(), test["user_id"].unique()))
     items = IdIndex(np.concatenate([data.items_or_empty["item_id"], data.ratings["item_id"]]))
-    history = build_histories(train, users, items).timestamps
-    relevant = relevant_lists(test, users.ids)
-    n_unseen = len(items) - np.diff(history.indptr)
-    seconds: dict[str, float] = {}
-    baseline_metrics = {}
-    for name, spec in (baseline_sources() if baselines is None else baselines).items():
-        started = time.perf_counter()
-        ranked = _source_ranking(build_source(config.sources.get(name, spec)), history, items)
-        seconds[name] = round(time.perf_counter() - started, 3)
-        baseline_metrics[name] = _ranking_metrics(ranked, relevant, k, n_unseen)
+    step = rows_per_batch(config.batch_size, len(items))
+    scored = _Scored.sample(train, test, items, step=step, k=k, max_users=max_users, seed=seed)
+    specs = baseline_sources() if baselines is None else baselines
+    baseline_metrics, seconds = _baseline_metrics(specs, config, items, scored)
     started = time.perf_counter()
     model = fit(config, data.with_ratings(train))
     seconds["system"] = round(time.perf_counter() - started, 3)
-    batch = recommend(model, train, user_ids=users.ids, topk=len(items))
-    system = _ranking_metrics(batch.item_ids, relevant, k, n_unseen)
+    # Scored a bounded batch at a time, from the sampled users' ratings only.
+    scorer = replace(model, config=replace(model.config, batch_size=scored.step))
+    train_sample = train[train["user_id"].isin(scored.users.ids)]
+    test_sample = test[test["user_id"].isin(scored.users.ids)]
+    system = scored.metrics(
+        lambda rows: (
+            recommend(
+                scorer, train_sample, user_ids=scored.fit_users.ids[rows], topk=len(items)
+            ).item_ids
+        )
+    )
     report = HoldoutReport(
         protocol={
             "name": protocol,
@@ -167,28 +180,102 @@ def evaluate_holdout(
             "k": k,
             "train_ratings": len(train),
             "test_ratings": len(test),
-            "users": len(users),
+            "users": len(scored.users),
+            "evaluable_users": scored.evaluable,
         },
         system=system,
         baselines=baseline_metrics,
-        candidate_recall=holdout_candidate_recall(model, train, test),
-        like=like_auc(model, train, test),
+        candidate_recall=holdout_candidate_recall(scorer, train_sample, test_sample),
+        like=like_auc(model, train, test_sample),
         seconds=seconds,
     )
-    logger.info(
-        "holdout (%s): system ndcg@%d %.4f, candidate recall %.3f",
-        protocol,
-        k,
-        system[f"ndcg@{k}"],
-        report.candidate_recall,
-    )
+    logger.info("holdout (%s): %s", protocol, report.protocol | {"system": system})
     return report
 
 
-def _source_ranking(source: BaseRecallSource, history: sp.csr_matrix, items: IdIndex) -> np.ndarray:
-    """Item ids of the full catalogue ranking of a source fitted on ``history``."""
-    ids, _ = source.fit(history).recommend(history, len(items))
-    return items.id_of(ids)
+def _baseline_metrics(
+    specs: Mapping[str, Mapping[str, Any]],
+    config: PipelineConfig,
+    items: IdIndex,
+    scored: _Scored,
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Metrics and fit-and-score seconds of each baseline fitted on the training histories."""
+    history = scored.history
+    metrics, seconds = {}, {}
+    for name, spec in specs.items():
+        started = time.perf_counter()
+        source = build_source(config.sources.get(name, spec)).fit(history)
+        metrics[name] = scored.metrics(
+            lambda rows, source=source: items.id_of(source.recommend(history[rows], len(items))[0])
+        )
+        seconds[name] = round(time.perf_counter() - started, 3)
+    return metrics, seconds
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """The held-out users one evaluation scores: rows of the training history, in order."""
+
+    history: sp.csr_matrix
+    fit_users: IdIndex
+    users: IdIndex
+    evaluable: int
+    rows: np.ndarray
+    relevant: list[np.ndarray]
+    n_unseen: np.ndarray
+    n_items: int
+    step: int
+    k: int
+
+    @classmethod
+    def sample(
+        cls,
+        train: pd.DataFrame,
+        test: pd.DataFrame,
+        items: IdIndex,
+        *,
+        step: int,
+        k: int,
+        max_users: int | None,
+        seed: int,
+    ) -> _Scored:
+        """Every training user's history; ``max_users`` sampled held-out users to score."""
+        evaluable = np.intersect1d(train["user_id"].unique(), test["user_id"].unique())
+        users = IdIndex(sample_ids(evaluable, max_users, seed))
+        fit_users = IdIndex(train["user_id"].to_numpy())
+        history = build_histories(train, fit_users, items).timestamps
+        rows = fit_users.index_of(users.ids)
+        return cls(
+            history=history,
+            fit_users=fit_users,
+            users=users,
+            evaluable=int(evaluable.size),
+            rows=rows,
+            relevant=relevant_lists(test, users.ids),
+            n_unseen=len(items) - np.diff(history[rows].indptr),
+            n_items=len(items),
+            step=step,
+            k=k,
+        )
+
+    def metrics(self, rank: Callable[[np.ndarray], np.ndarray]) -> dict[str, float]:
+        """Top-``k`` metrics and full-ranking AUC of ``rank(rows)``, ``step`` rows a call.
+
+        ``rank`` returns the catalogue-wide ranking (item ids) of those history rows;
+        only its top ``k`` and the per-user AUC are kept between calls.
+        """
+        tops, aucs = [], []
+        for start in range(0, self.rows.size, self.step):
+            batch = slice(start, start + self.step)
+            ranked = rank(self.rows[batch])
+            tops.append(ranked[:, : self.k])
+            aucs.append(ranking_auc_values(ranked, self.relevant[batch], self.n_unseen[batch]))
+        top = np.concatenate(tops) if tops else np.zeros((0, self.k), dtype=np.int64)
+        auc = np.concatenate(aucs) if aucs else np.zeros(0)
+        return {
+            **evaluate_topk(top, self.relevant, self.k, self.n_items),
+            "auc": float(auc.mean()) if auc.size else float("nan"),
+        }
 
 
 def mean_baseline_scores(train: pd.DataFrame, pairs: pd.DataFrame) -> np.ndarray:
@@ -231,17 +318,6 @@ def like_auc(model: RecommenderModel, train: pd.DataFrame, test: pd.DataFrame) -
         scores = model.like.predict(model.features, history, users.ids, rows[known], items[known])
         report["auc"] = roc_auc(liked, scores)
     return report
-
-
-def _ranking_metrics(
-    ranked: np.ndarray, relevant: Sequence[np.ndarray], k: int, n_unseen: np.ndarray
-) -> dict[str, float]:
-    """Top-``k`` metrics and the full-ranking AUC of catalogue-wide rankings."""
-    n_items = ranked.shape[1]
-    return {
-        **evaluate_topk(ranked[:, :k], relevant, k, n_items),
-        "auc": ranking_auc(ranked, relevant, n_unseen),
-    }
 
 
 def relevant_lists(held_out: pd.DataFrame, user_ids: np.ndarray) -> list[np.ndarray]:

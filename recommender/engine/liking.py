@@ -24,7 +24,7 @@ from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder
 from recommender.engine.ranking import LightGBMRanker, RankerConfig
 from recommender.engine.recall.als import ridge_rows
 from recommender.engine.recall.base import binarize
-from recommender.engine.recall.selection import prune_top_k
+from recommender.engine.recall.blocks import block_rows, blockwise_top_k
 from recommender.engine.recall.sequence import time_ordered
 
 logger = logging.getLogger(__name__)
@@ -150,16 +150,17 @@ def adjusted_cosine(ratings: sp.csr_matrix, k: int, shrinkage: float) -> sp.csr_
     scipy.sparse.csr_matrix, shape (n_items, n_items)
     """
     centred, _ = _centred(ratings)
-    dot = sp.csr_matrix(centred.T @ centred)
-    norms = np.sqrt(np.maximum(dot.diagonal(), 0.0))
-    dot.setdiag(0)
-    coo = dot.tocoo()
-    values = coo.data / (norms[coo.row] * norms[coo.col] + shrinkage)
-    positive = values > 0
-    similarity = sp.csr_matrix(
-        (values[positive], (coo.row[positive], coo.col[positive])), shape=dot.shape
-    )
-    return prune_top_k(similarity, k)
+    by_item = sp.csr_matrix(centred.T)
+    norms = np.sqrt(np.asarray(by_item.multiply(by_item).sum(axis=1)).ravel())
+
+    def weigh(block: sp.csr_matrix, first_row: int) -> sp.csr_matrix:
+        rows = block_rows(block) + first_row
+        block.data = block.data / (norms[rows] * norms[block.indices] + shrinkage)
+        block.data[block.data < 0] = 0.0  # the positive part
+        return block
+
+    # A block of item rows at a time: the whole product is nearly dense at scale.
+    return blockwise_top_k(by_item, centred, k, weigh)
 
 
 def knn_predict(

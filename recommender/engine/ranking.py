@@ -96,15 +96,15 @@ class LightGBMRanker:
         Parameters
         ----------
         features : numpy.ndarray, shape (n_rows, n_features)
-        labels : numpy.ndarray, shape (n_rows,)
-            Relevance (0/1) or class labels.
+        labels : numpy.ndarray, shape (n_rows,): relevance (0/1) or class labels
         groups : numpy.ndarray of int, shape (n_groups,), or None
             Sizes of consecutive query groups (rows of one user); None for binary.
         valid : tuple (features, labels, groups), optional
             Early-stopping slice; without it ``n_estimators`` trees are grown.
         feature_names : sequence of str, length n_features
         categorical : sequence of str
-            Names of integer-coded categorical columns (NaN = missing).        weights : numpy.ndarray, shape (n_rows,), optional
+            Names of integer-coded categorical columns (NaN = missing).
+        weights : numpy.ndarray, shape (n_rows,), optional
             Weight of each row's gradient (all 1 when omitted).
         """
         ranking = self.config.objective != "binary"

@@ -40,6 +40,8 @@ from recommender.engine.liking import (
 from recommender.engine.model import RecommenderModel
 from recommender.engine.ranking import LightGBMRanker
 from recommender.engine.recall import BaseRecallSource
+from recommender.engine.recall.blocks import threads_for_training
+from recommender.engine.sampling import ranker_label_sample, rows_per_batch
 from recommender.engine.scoring import candidate_features
 from recommender.engine.splits import stratified_split, time_split
 from recommender.engine.vocabulary import build_vocabulary
@@ -121,7 +123,15 @@ def fit_sources(config: PipelineConfig, data: InteractionData) -> RecommenderMod
         sources=serving.sources,
         features=serving.features,
         vocabulary=vocabulary,
-        fit_report={"sources_seconds": time.perf_counter() - started},
+        fit_report={
+            "sources_seconds": time.perf_counter() - started,
+            # How sources adapted to the data's size (e.g. EASE on a subset): on the run.
+            "recall_choices": {
+                name: source.fit_summary()
+                for name, source in serving.sources.items()
+                if source.fit_summary()
+            },
+        },
     )
 
 
@@ -139,7 +149,9 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
     started = time.perf_counter()
     ratings = deduplicate_ratings(data.ratings)
     report, slices, like_rows = {}, [], []
-    for fold, (fit_part, label_part, weight) in enumerate(_folds(model.config, ratings)):
+    for fold, (fit_part, full_label_part, weight) in enumerate(_folds(model.config, ratings)):
+        label_part = _label_sample(model.config, full_label_part, fold)
+        report[f"fold{fold}_viewers"] = int(label_part["user_id"].nunique())
         fold_fit = _fit_on(
             model.config, data.with_ratings(fit_part), model.item_index, model.vocabulary
         )
@@ -182,6 +194,17 @@ def _folds(
         remaining = fit_part
 
 
+def _label_sample(config: PipelineConfig, label_part: pd.DataFrame, fold: int) -> pd.DataFrame:
+    """The fold's labels of as many viewers as ``config.ranker_row_budget`` allows."""
+    return ranker_label_sample(
+        label_part,
+        row_budget=config.ranker_row_budget,
+        n_folds=config.n_folds,
+        rows_per_user=config.n_candidates * len(config.sources),
+        seed=config.seed + fold,
+    )
+
+
 def _fit_on(
     config: PipelineConfig,
     data: InteractionData,
@@ -191,10 +214,16 @@ def _fit_on(
     user_index = IdIndex(data.ratings["user_id"].to_numpy())
     history = build_histories(data.ratings, user_index, item_index)
     sources = {}
-    for name, spec in config.sources.items():
-        tick = time.perf_counter()
-        sources[name] = build_source(spec).fit(history.timestamps)
-        logger.debug("source %s fitted in %.2f s", name, time.perf_counter() - tick)
+    with threads_for_training(config.ranker.num_threads):
+        for name, spec in config.sources.items():
+            tick, cpu = time.perf_counter(), time.process_time()
+            sources[name] = build_source(spec).fit(history.timestamps)
+            logger.info(
+                "source %s fitted in %.1f s (%.1f s CPU)",
+                name,
+                time.perf_counter() - tick,
+                time.process_time() - cpu,
+            )
     features = FeatureBuilder(**config.feature_params).fit(
         history, data.items_or_empty, data.users_or_empty, item_index, vocabulary
     )
@@ -214,8 +243,9 @@ def _training_slice(
     if rows.size == 0:
         return None
     features, targets, groups, users = [], [], [], []
-    for start in range(0, rows.size, model.config.batch_size):
-        batch = rows[start : start + model.config.batch_size]
+    step = rows_per_batch(model.config.batch_size, len(model.item_index))
+    for start in range(0, rows.size, step):
+        batch = rows[start : start + step]
         user_ids = fitted.user_index.ids[batch]
         candidates, matrix = candidate_features(
             model.config, fitted.sources, fitted.features, fitted.history.take_rows(batch), user_ids

@@ -43,10 +43,20 @@ def default_params() -> dict[str, Any]:
     as ``pipeline.label_split`` and ``pipeline.relevance``.
     """
     pipeline = PipelineConfig(
-        label_split=settings.VIDEOREC_RANKER_LABELS, relevance=settings.VIDEOREC_RELEVANCE
+        label_split=settings.VIDEOREC_RANKER_LABELS,
+        relevance=settings.VIDEOREC_RELEVANCE,
+        ranker_row_budget=settings.VIDEOREC_RANKER_ROW_BUDGET,
     )
+    sources = {
+        name: {**spec, "max_items": settings.VIDEOREC_EASE_MAX_ITEMS}
+        if spec["kind"] == "ease"
+        else spec
+        for name, spec in pipeline.sources.items()
+    }
     pipeline = replace(
-        pipeline, ranker=replace(pipeline.ranker, num_threads=settings.VIDEOREC_TRAINING_THREADS)
+        pipeline,
+        sources=sources,
+        ranker=replace(pipeline.ranker, num_threads=settings.VIDEOREC_TRAINING_THREADS),
     )
     return {
         "pipeline": pipeline.to_dict(),
@@ -88,6 +98,7 @@ def recall_tables_build(*, run_id: int) -> None:
         data = _training_data(run)
         model = engine_training.fit_sources(_config(run), data)
         _save_artifact(run, model, f"run-{run.id}-sources.npz")
+        _record_scale(run, recall=model.fit_report["recall_choices"])
         recall_tables_publish(run=run, model=model)
 
 
@@ -103,6 +114,12 @@ def ranker_train(*, run_id: int) -> None:
             for name, value in model.fit_report.get("feature_importance", {}).items()
         }
         run.save(update_fields=["feature_importances"])
+        _record_scale(
+            run,
+            ranker_viewers=[
+                value for key, value in model.fit_report.items() if key.endswith("_viewers")
+            ],
+        )
 
 
 def model_run_evaluate(*, run_id: int) -> None:
@@ -116,9 +133,17 @@ def model_run_evaluate(*, run_id: int) -> None:
             test_share=evaluation["test_share"],
             k=evaluation["k"],
             seed=evaluation["seed"],
+            max_users=evaluation.get("users"),
         )
         run.metrics = _rounded(report.as_dict())
         run.save(update_fields=["metrics"])
+        _record_scale(
+            run,
+            evaluation_viewers={
+                "scored": report.protocol["users"],
+                "evaluable": report.protocol["evaluable_users"],
+            },
+        )
 
 
 def model_run_execute(
@@ -146,6 +171,16 @@ def model_run_execute(
 # ------------------------------------------------------------------------------ helpers
 def _config(run: ModelRun) -> PipelineConfig:
     return PipelineConfig.from_dict(run.params["pipeline"])
+
+
+def _record_scale(run: ModelRun, **facts: Any) -> None:
+    """Note on the run how training adapted to the data's size (``params["scale"]``).
+
+    Read by the run page: which recall sources scaled down (EASE on a subset), how
+    many viewers each ranker fold and the evaluation used.
+    """
+    run.params = {**run.params, "scale": {**run.params.get("scale", {}), **facts}}
+    run.save(update_fields=["params"])
 
 
 def _training_data(run: ModelRun) -> InteractionData:

@@ -16,7 +16,7 @@ from recommender.engine.recall import (
     UserKNNSource,
     top_n,
 )
-from recommender.engine.recall.als import conjugate_gradient_rows, ridge_rows, solve_rows
+from recommender.engine.recall.als import ridge_rows
 from recommender.engine.recall.base import binarize
 from recommender.engine.recall.selection import prune_top_k
 
@@ -78,15 +78,14 @@ def test_itemknn_shrinkage_and_pruning() -> None:
     assert np.diff(source.similarity_.indptr).max() == 1
 
 
-def test_ease_matches_closed_form_and_refuses_large_catalogue() -> None:
+def test_ease_matches_closed_form() -> None:
     rng = np.random.default_rng(1)
     dense = (rng.random((30, 6)) < 0.4).astype(float)
     source = EASESource(l2=2.0).fit(sp.csr_matrix(dense))
     precision = np.linalg.inv(dense.T @ dense + 2.0 * np.eye(6))
     expected = np.eye(6) - precision / np.diag(precision)
     np.testing.assert_allclose(source.similarity_, expected, atol=1e-6)
-    with pytest.raises(ValueError, match="ItemKNNSource"):
-        EASESource(max_items=5).fit(sp.csr_matrix(dense))
+    assert source.fit_summary() == {"mode": "full", "items": 6}
 
 
 def test_sequence_scores_from_most_recent_items() -> None:
@@ -105,15 +104,26 @@ def test_sequence_scores_from_most_recent_items() -> None:
     assert weights.nnz == 1 and weights[0, 2] == 1.0
 
 
-def test_als_conjugate_gradient_converges_to_exact_solve() -> None:
+def test_als_fold_in_is_the_exact_implicit_als_solve() -> None:
+    # Scoring a history folds it in: x = (Y^T Y + reg I + alpha Y_h^T Y_h)^-1 (1+alpha) Y_h^T 1.
     rng = np.random.default_rng(3)
-    binary = binarize(sp.csr_matrix((rng.random((12, 9)) < 0.3).astype(float)))
-    factors = rng.normal(size=(9, 3))
-    exact = solve_rows(binary, factors, alpha=4.0, regularization=0.5)
-    approx = conjugate_gradient_rows(binary, factors, np.zeros((12, 3)), 4.0, 0.5, steps=3)
-    # Three CG steps solve a 3-dimensional system exactly (up to rounding).
-    np.testing.assert_allclose(approx, exact, atol=1e-8)
-    assert np.all(exact[np.diff(binary.indptr) == 0] == 0)
+    interactions = sp.csr_matrix((rng.random((30, 12)) < 0.3).astype(float))
+    source = ALSSource(factors=3, regularization=0.5, alpha=4.0, iterations=5).fit(interactions)
+    factors = source.item_factors_[0].astype(np.float64)
+    history = binarize(interactions[:6])
+    base = factors.T @ factors + 0.5 * np.eye(3)
+    expected = ridge_rows(history * 5.0, factors, base, 4.0) @ factors.T
+    np.testing.assert_allclose(source.score(interactions[:6]), expected, rtol=1e-3, atol=1e-5)
+    assert np.all(source.score(sp.csr_matrix((1, 12))) == 0)
+
+
+def test_als_restored_from_state_scores_the_same() -> None:
+    rng = np.random.default_rng(6)
+    interactions = sp.csr_matrix((rng.random((25, 10)) < 0.3).astype(float))
+    fitted = ALSSource(factors=3, iterations=4, n_models=2).fit(interactions)
+    restored = ALSSource(factors=3, iterations=4, n_models=2)
+    restored.set_state(fitted.get_state())
+    np.testing.assert_array_equal(restored.score(interactions), fitted.score(interactions))
 
 
 def test_ridge_rows_small_batches_match_the_batched_solver() -> None:

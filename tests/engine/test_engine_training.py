@@ -25,7 +25,7 @@ def test_stages_equal_fit_and_leave_the_input_unchanged(
 ) -> None:
     sources_only = fit_sources(small_config, synthetic_data)
     assert not sources_only.has_ranker
-    assert list(sources_only.fit_report) == ["sources_seconds"]
+    assert list(sources_only.fit_report) == ["sources_seconds", "recall_choices"]
     staged = fit_ranker(sources_only, synthetic_data)
     assert staged.has_ranker and not sources_only.has_ranker
     assert staged.ranker.to_string() == fitted_model.ranker.to_string()

@@ -126,3 +126,38 @@ def test_every_run_reports_the_rating_auc_next_to_its_baseline(
     assert {"pairs", "liked_share", "baseline_auc", "auc"} <= set(like)
     assert like["pairs"] == run.metrics["protocol"]["test_ratings"]
     assert 0 <= like["auc"] <= 1 and 0 <= like["baseline_auc"] <= 1
+
+
+def test_scaling_settings_reach_the_run(db, settings) -> None:
+    settings.VIDEOREC_RANKER_ROW_BUDGET = 12_345
+    settings.VIDEOREC_EASE_MAX_ITEMS = 77
+    settings.VIDEOREC_EVALUATION = {**settings.VIDEOREC_EVALUATION, "users": 9}
+    run = model_run_create(triggered_by="test")
+    assert run.params["pipeline"]["ranker_row_budget"] == 12_345
+    assert run.params["pipeline"]["sources"]["ease"]["max_items"] == 77
+    assert run.params["evaluation"]["users"] == 9
+
+
+def test_the_run_records_and_shows_how_training_scaled(
+    synthetic_ratings, fast_params, staff_client
+) -> None:
+    from django.urls import reverse
+
+    sources = fast_params["pipeline"]["sources"]
+    pipeline = {
+        **fast_params["pipeline"],
+        "sources": {**sources, "ease": {**sources["ease"], "max_items": 15}},
+    }
+    run = train({**fast_params, "pipeline": pipeline, "evaluation": {"users": 25}})
+    scale = run.params["scale"]
+    ease = scale["recall"]["ease"]
+    assert (ease["mode"], ease["items"], ease["k"]) == ("most_rated_subset", 15, 200)
+    assert ease["catalogue"] > 15
+    assert scale["evaluation_viewers"] == {"scored": 25, "evaluable": 60}
+    assert run.metrics["protocol"]["users"] == 25
+    assert scale["ranker_viewers"] == [60]
+    page = staff_client.get(reverse("admin:recommender_modelrun_change", args=[run.pk]))
+    html = page.content.decode()
+    assert "ease: 15 most-rated of" in html
+    assert "evaluation: 25 of 60 viewers" in html
+    assert "ranker folds: 60 viewers" in html

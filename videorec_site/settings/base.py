@@ -266,6 +266,8 @@ VIDEOREC_EVALUATION = {
     "test_share": env.float("VIDEOREC_EVALUATION_TEST_SHARE", default=0.2),
     "k": 10,
     "seed": 42,
+    # Held-out viewers scored (a seeded sample; the models are still fitted on everyone).
+    "users": env.int("VIDEOREC_EVALUATION_USERS", default=5000),
 }
 
 
@@ -306,6 +308,11 @@ VIDEOREC_RETRAIN_CRON = env("VIDEOREC_RETRAIN_CRON", default="0 3 * * *")
 # LightGBM threads while training. OpenMP threads spin while waiting, so on a machine that
 # also serves requests, fewer threads than cores train faster overall.
 VIDEOREC_TRAINING_THREADS = env.int("VIDEOREC_TRAINING_THREADS", default=2)
+# Ranker training rows over all folds: each fold learns from a viewer sample sized to it.
+VIDEOREC_RANKER_ROW_BUDGET = env.int("VIDEOREC_RANKER_ROW_BUDGET", default=2_000_000)
+# Above this many movies EASE (a dense items x items inverse) is solved on the this-many
+# most-rated movies only; the run records which.
+VIDEOREC_EASE_MAX_ITEMS = env.int("VIDEOREC_EASE_MAX_ITEMS", default=12_000)
 # Serving keeps each answer this long, keyed by the viewer's history (0 turns it off).
 VIDEOREC_RESULT_CACHE_SECONDS = env.int("VIDEOREC_RESULT_CACHE_SECONDS", default=600)
 # Serving scores a viewer from this many newest ratings (older ones only count as seen):

@@ -1,4 +1,14 @@
-"""Implicit-feedback ALS (Hu, Koren & Volinsky, 2008) in numpy, with fold-in."""
+"""Implicit-feedback ALS (Hu, Koren & Volinsky, 2008) from the ``implicit`` library.
+
+``implicit`` fits with multithreaded conjugate-gradient sweeps in native code
+(Takacs et al., 2011) and folds a new history in with ``recalculate_user`` (an exact
+Cholesky solve per row), which is what scoring needs: serving and the ranker's folds
+score users from their *current* histories. ``benchmarks/als_compare.py`` measured it
+against the numpy ALS it replaced.
+
+:func:`ridge_rows` is the batched ridge solve that the explicit biased MF of the like
+model (:mod:`recommender.engine.liking`) runs.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +17,17 @@ from typing import ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from threadpoolctl import threadpool_limits
 
 from recommender.engine.recall.base import (
     BaseRecallSource,
+    State,
     _check_non_negative,
     _check_positive_int,
     binarize,
 )
+from recommender.engine.recall.blocks import training_threads
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +35,9 @@ logger = logging.getLogger(__name__)
 _MAX_BATCH_NNZ = 8192
 # Up to this many rows, ridge_rows solves row by row (the serving case).
 _SMALL_BATCH_ROWS = 8
+# Below this many interactions one thread fits faster: OpenMP's fork/join per half-sweep
+# costs more than the work (a 60 x 40 test matrix took 1.8 s on two busy cores, 1 ms on one).
+_PARALLEL_MIN_NNZ = 50_000
 
 
 def ridge_rows(
@@ -28,9 +45,8 @@ def ridge_rows(
 ) -> np.ndarray:
     """Solve ``(base + weight * sum_j y_j y_j^T) x_u = sum_j t_uj y_j`` for every row.
 
-    The sums run over the row's stored entries ``j`` with values ``t_uj``.  Both
-    implicit ALS (``base = Y^T Y + reg I``) and explicit biased MF (``base =
-    reg I``) reduce to this; it is also the fold-in of a new history row.
+    The sums run over the row's stored entries ``j`` with values ``t_uj``; with
+    ``base = reg I`` this is the half-step of explicit biased MF.
 
     Parameters
     ----------
@@ -48,8 +64,8 @@ def ridge_rows(
     n_factors = factors.shape[1]
     result = np.zeros((n_rows, n_factors))
     if n_rows <= _SMALL_BATCH_ROWS:
-        # Serving folds in one or a few users: plain dense solves avoid the fixed
-        # cost of building sparse indicator matrices, which dominates there.
+        # One or a few rows: plain dense solves avoid the fixed cost of building
+        # sparse indicator matrices, which dominates there.
         for row in range(n_rows):
             entries = slice(targets.indptr[row], targets.indptr[row + 1])
             history = factors[targets.indices[entries]]
@@ -77,97 +93,13 @@ def ridge_rows(
     return result
 
 
-def solve_rows(
-    binary: sp.csr_matrix, factors: np.ndarray, alpha: float, regularization: float
-) -> np.ndarray:
-    """Exact implicit-ALS factors of every row given the other side's factors.
-
-    Minimises ``sum_j c_uj (p_uj - x_u . y_j)^2 + reg |x_u|^2`` with confidence
-    ``c_uj = 1 + alpha`` on observed entries and 1 elsewhere.  This is both the
-    ALS half-step and the fold-in of a new history row.
-
-    Parameters
-    ----------
-    binary : scipy.sparse.csr_matrix, shape (n_rows, n_cols)
-        1 on observed entries.
-    factors : numpy.ndarray, shape (n_cols, f)
-    alpha, regularization : float
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_rows, f)
-        Rows without entries get zero factors.
-    """
-    base = factors.T @ factors + regularization * np.eye(factors.shape[1])
-    return ridge_rows(binary * (1.0 + alpha), factors, base, alpha)
-
-
-def conjugate_gradient_rows(
-    binary: sp.csr_matrix,
-    factors: np.ndarray,
-    start: np.ndarray,
-    alpha: float,
-    regularization: float,
-    steps: int,
-) -> np.ndarray:
-    """Approximate :func:`solve_rows` by a few conjugate-gradient steps.
-
-    Every row is solved at once with O(nnz * f) work per step instead of the
-    O(nnz * f^2) of forming the normal equations (Takacs et al., 2011), which
-    makes training several times faster; warm-starting from the previous sweep's
-    factors keeps the approximation tight.
-
-    Parameters
-    ----------
-    binary : scipy.sparse.csr_matrix, shape (n_rows, n_cols)
-    factors : numpy.ndarray, shape (n_cols, f)
-    start : numpy.ndarray, shape (n_rows, f)
-        Initial guess.
-    alpha, regularization : float
-    steps : int
-
-    Returns
-    -------
-    numpy.ndarray, shape (n_rows, f)
-    """
-    base = factors.T @ factors + regularization * np.eye(factors.shape[1])
-    rows = np.repeat(np.arange(binary.shape[0]), np.diff(binary.indptr))
-    history = factors[binary.indices]
-    indicator = sp.csr_matrix(
-        (np.ones(binary.nnz), np.arange(binary.nnz), binary.indptr),
-        shape=(binary.shape[0], binary.nnz),
-    )
-
-    def apply(vectors: np.ndarray) -> np.ndarray:
-        projections = np.einsum("nf,nf->n", history, vectors[rows])
-        return vectors @ base + alpha * (indicator @ (history * projections[:, None]))
-
-    solution = start.copy()
-    residual = (1.0 + alpha) * (indicator @ history) - apply(solution)
-    direction = residual.copy()
-    residual_norm = np.einsum("uf,uf->u", residual, residual)
-    for _ in range(steps):
-        applied = apply(direction)
-        curvature = np.einsum("uf,uf->u", direction, applied)
-        step = np.divide(
-            residual_norm, curvature, out=np.zeros_like(curvature), where=curvature > 0
-        )
-        solution += step[:, None] * direction
-        residual -= step[:, None] * applied
-        new_norm = np.einsum("uf,uf->u", residual, residual)
-        ratio = np.divide(
-            new_norm, residual_norm, out=np.zeros_like(new_norm), where=residual_norm > 0
-        )
-        direction = residual + ratio[:, None] * direction
-        residual_norm = new_norm
-    return solution
-
-
 class ALSSource(BaseRecallSource):
     """Implicit ALS with few factors; scores fold the current history in.
 
     Several independently seeded models can be averaged (``n_models``), which
-    reduces the variance of a small-factor model.
+    reduces the variance of a small-factor model. Observed entries get confidence
+    ``1 + alpha`` (unobserved ones 1), as in Hu et al.; ``implicit`` takes the
+    confidence itself, hence its ``alpha = 1 + alpha``.
 
     Parameters
     ----------
@@ -186,6 +118,11 @@ class ALSSource(BaseRecallSource):
         Number of seeded models whose scores are averaged.
     seed : int
         Seed of the first model; model ``m`` uses ``seed + m``.
+
+    Notes
+    -----
+    Fits run on :func:`~.blocks.training_threads` OpenMP threads (the trainer sets
+    them from ``VIDEOREC_TRAINING_THREADS``), fold-ins on one.
     """
 
     name: ClassVar[str] = "als"
@@ -228,37 +165,45 @@ class ALSSource(BaseRecallSource):
         self.n_models = n_models
         self.seed = seed
         self.item_factors_: np.ndarray | None = None
+        self._fold_in: list[AlternatingLeastSquares] = []
+
+    def _model(self, seed: int, item_factors: np.ndarray | None = None) -> AlternatingLeastSquares:
+        # BLAS threads would only contend with implicit's own OpenMP threads (its
+        # documented advice); the solver is native code.
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=1.0 + self.alpha,
+                iterations=self.iterations,
+                random_state=seed,
+            )
+        model.cg_steps = self.cg_steps
+        if item_factors is not None:
+            model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        return model
 
     def fit(self, interactions: sp.csr_matrix) -> Self:
-        """Alternate exact user and item solves.
+        """Alternate conjugate-gradient user and item sweeps, per seeded model.
 
         Parameters
         ----------
         interactions : scipy.sparse.csr_matrix, shape (n_users, n_items)
         """
-        binary = binarize(interactions)
-        binary_t = sp.csr_matrix(binary.T)
+        binary = binarize(interactions).astype(np.float32)
         models = []
-        for model in range(self.n_models):
-            rng = np.random.default_rng(self.seed + model)
-            item_factors = rng.normal(scale=0.01, size=(binary.shape[1], self.factors))
-            user_factors = np.zeros((binary.shape[0], self.factors))
-            for _ in range(self.iterations):
-                user_factors = conjugate_gradient_rows(
-                    binary, item_factors, user_factors, *self._solver_args
-                )
-                item_factors = conjugate_gradient_rows(
-                    binary_t, user_factors, item_factors, *self._solver_args
-                )
-            models.append(item_factors)
+        threads = training_threads() if binary.nnz >= _PARALLEL_MIN_NNZ else 1
+        for model_index in range(self.n_models):
+            model = self._model(self.seed + model_index)
+            model.num_threads = threads
+            with threadpool_limits(1, "blas"):
+                model.fit(binary, show_progress=False)
+            models.append(model.item_factors)
         self.item_factors_ = np.stack(models)
         self.n_items_ = int(binary.shape[1])
+        self._fold_in = []
         logger.debug("als fitted: %d models x %s item factors", self.n_models, binary.shape)
         return self
-
-    @property
-    def _solver_args(self) -> tuple[float, float, int]:
-        return self.alpha, self.regularization, self.cg_steps
 
     def score(self, user_items: sp.csr_matrix) -> np.ndarray:
         """Fold each history row in and average the models' dot products.
@@ -267,12 +212,24 @@ class ALSSource(BaseRecallSource):
         -------
         numpy.ndarray, shape (n_rows, n_items)
         """
-        binary = binarize(self._check_user_items(user_items))
+        binary = binarize(self._check_user_items(user_items)).astype(np.float32)
+        if not self._fold_in:
+            # Built once per fitted or restored model: construction inspects the
+            # thread pools, too slow for every request.
+            self._fold_in = [self._model(self.seed, factors) for factors in self.item_factors_]
+            for model in self._fold_in:
+                # One thread: OpenMP start-up costs more than a serving batch's solves.
+                model.num_threads = 1
+        rows = np.arange(binary.shape[0])
         total = np.zeros(binary.shape)
-        for item_factors in self.item_factors_:
-            user_factors = solve_rows(binary, item_factors, self.alpha, self.regularization)
-            total += user_factors @ item_factors.T
-        return total / len(self.item_factors_)
+        for model in self._fold_in:
+            total += model.recalculate_user(rows, binary) @ model.item_factors.T
+        return total / len(self._fold_in)
+
+    def set_state(self, state: State) -> None:
+        """Restore the item factors; fold-in models are rebuilt on the next score."""
+        super().set_state(state)
+        self._fold_in = []
 
     def _similarity_rows(self, item_indices: np.ndarray) -> np.ndarray:
         # Cosine between item factors, averaged over the models.

@@ -213,6 +213,10 @@ class BaseRecallSource:
             score_parts.append(scores)
         return np.concatenate(ids_parts), np.concatenate(score_parts)
 
+    def fit_summary(self) -> dict[str, Any]:
+        """How the last fit adapted to the data's size (empty: it did not)."""
+        return {}
+
     def get_state(self) -> State:
         """Learned arrays keyed by attribute name (sparse matrices are split)."""
         n_items = self._check_fitted()

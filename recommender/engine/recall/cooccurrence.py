@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, Self
 
 import numpy as np
@@ -12,31 +13,48 @@ from recommender.engine.recall.base import (
     _check_positive_int,
     binarize,
 )
-from recommender.engine.recall.selection import prune_top_k
-
-NORMALISATIONS = ("count", "jaccard", "cosine", "lift")
+from recommender.engine.recall.blocks import block_rows, blockwise_top_k
 
 
-def cooccurrence_counts(interactions: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Item x item co-occurrence counts with a zero diagonal.
+def cooccurrence_similarity(
+    interactions: sp.csr_matrix,
+    k: int | None,
+    normalise: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+) -> sp.csr_matrix:
+    """Item x item co-occurrence, normalised, zero diagonal, top-``k`` per row.
+
+    Built a block of item rows at a time (:func:`~.blocks.blockwise_top_k`).
 
     Parameters
     ----------
     interactions : scipy.sparse.csr_matrix, shape (n_users, n_items)
+    k : int or None
+        Neighbors kept per item; ``None`` keeps all.
+    normalise : callable
+        ``normalise(counts, n_i, n_j)``: similarities from the number of users with
+        both items and with each item, elementwise.
 
     Returns
     -------
-    counts : scipy.sparse.csr_matrix, shape (n_items, n_items)
-        Number of users who interacted with both items.
-    support : numpy.ndarray, shape (n_items,)
-        Number of users per item.
+    scipy.sparse.csr_matrix, shape (n_items, n_items)
     """
     binary = binarize(interactions)
-    counts = sp.csr_matrix(binary.T @ binary)
-    counts.setdiag(0)
-    counts.eliminate_zeros()
     support = np.asarray(binary.sum(axis=0)).ravel()
-    return counts, support
+
+    def weigh(block: sp.csr_matrix, first_row: int) -> sp.csr_matrix:
+        rows = block_rows(block) + first_row
+        block.data = normalise(block.data, support[rows], support[block.indices])
+        return block
+
+    return blockwise_top_k(sp.csr_matrix(binary.T), binary, k, weigh)
+
+
+_NORMALISERS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "jaccard": lambda c, n_i, n_j: c / (n_i + n_j - c),
+    "cosine": lambda c, n_i, n_j: c / np.sqrt(n_i * n_j),
+    "lift": lambda c, n_i, n_j: c / (n_i * n_j),
+    "count": lambda c, n_i, n_j: c,
+}
 
 
 class CooccurrenceSource(ItemSimilaritySource):
@@ -54,9 +72,9 @@ class CooccurrenceSource(ItemSimilaritySource):
     name: ClassVar[str] = "cooccurrence"
 
     def __init__(self, normalization: str = "jaccard", k: int | None = None) -> None:
-        if normalization not in NORMALISATIONS:
+        if normalization not in _NORMALISERS:
             raise ValueError(
-                f"normalization must be one of {NORMALISATIONS}, got {normalization!r}"
+                f"normalization must be one of {tuple(_NORMALISERS)}, got {normalization!r}"
             )
         if k is not None:
             _check_positive_int("k", k)
@@ -71,19 +89,6 @@ class CooccurrenceSource(ItemSimilaritySource):
         ----------
         interactions : scipy.sparse.csr_matrix, shape (n_users, n_items)
         """
-        counts, support = cooccurrence_counts(interactions)
-        coo = counts.tocoo()
-        n_i, n_j = support[coo.row], support[coo.col]
-        if self.normalization == "jaccard":
-            values = coo.data / (n_i + n_j - coo.data)
-        elif self.normalization == "cosine":
-            values = coo.data / np.sqrt(n_i * n_j)
-        elif self.normalization == "lift":
-            values = coo.data / (n_i * n_j)
-        else:
-            values = coo.data.astype(np.float64)
-        similarity = sp.csr_matrix((values, (coo.row, coo.col)), shape=counts.shape)
-        if self.k is not None:
-            similarity = prune_top_k(similarity, self.k)
+        similarity = cooccurrence_similarity(interactions, self.k, _NORMALISERS[self.normalization])
         self._set_similarity(similarity, int(interactions.shape[1]))
         return self

@@ -12,8 +12,7 @@ from recommender.engine.recall.base import (
     _check_non_negative,
     _check_positive_int,
 )
-from recommender.engine.recall.cooccurrence import cooccurrence_counts
-from recommender.engine.recall.selection import prune_top_k
+from recommender.engine.recall.cooccurrence import cooccurrence_similarity
 
 
 class ItemKNNSource(ItemSimilaritySource):
@@ -46,9 +45,9 @@ class ItemKNNSource(ItemSimilaritySource):
         ----------
         interactions : scipy.sparse.csr_matrix, shape (n_users, n_items)
         """
-        counts, support = cooccurrence_counts(interactions)
-        coo = counts.tocoo()
-        values = coo.data / (np.sqrt(support[coo.row] * support[coo.col]) + self.shrinkage)
-        similarity = sp.csr_matrix((values, (coo.row, coo.col)), shape=counts.shape)
-        self._set_similarity(prune_top_k(similarity, self.k), int(interactions.shape[1]))
+        shrinkage = self.shrinkage
+        similarity = cooccurrence_similarity(
+            interactions, self.k, lambda c, n_i, n_j: c / (np.sqrt(n_i * n_j) + shrinkage)
+        )
+        self._set_similarity(similarity, int(interactions.shape[1]))
         return self

@@ -13,7 +13,7 @@ from recommender.engine.recall.base import (
     _check_positive_int,
     binarize,
 )
-from recommender.engine.recall.selection import prune_top_k
+from recommender.engine.recall.blocks import blockwise_top_k
 
 
 def _row_normalise(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -61,7 +61,8 @@ class RP3betaSource(ItemSimilaritySource):
         popularity = np.asarray(binary.sum(axis=0)).ravel()
         penalty = np.zeros_like(popularity)
         np.power(popularity, -self.beta, out=penalty, where=popularity > 0)
-        walk = sp.csr_matrix(item_to_user @ user_to_item @ sp.diags(penalty))
-        walk.setdiag(0)
-        self._set_similarity(prune_top_k(walk, self.k), int(interactions.shape[1]))
+        # Item rows of the walk a block at a time, each pruned (the walk is nearly dense).
+        to_item = sp.csr_matrix(user_to_item @ sp.diags(penalty))
+        walk = blockwise_top_k(item_to_user, to_item, self.k)
+        self._set_similarity(walk, int(interactions.shape[1]))
         return self

@@ -67,6 +67,9 @@ class SequenceSource(ItemSimilaritySource):
     """
 
     name: ClassVar[str] = "sequence"
+    #: Windowed pairs gathered at once (bounds fit memory; a class attribute so tests
+    #: can make it tiny).
+    pairs_per_block: ClassVar[int] = 2**24
 
     def __init__(
         self, window: int = 5, n_recent: int = 5, recency_decay: float = 0.8, k: int = 100
@@ -93,27 +96,52 @@ class SequenceSource(ItemSimilaritySource):
         """
         n_items = int(interactions.shape[1])
         rows, items, _ = time_ordered(interactions)
+        support = np.bincount(items, minlength=n_items).astype(np.float64)
+        # Positions grouped by item: a block of items gathers its pairs from its own
+        # positions only, so memory is bounded by _PAIRS_PER_BLOCK, not nnz * window.
+        by_item = np.argsort(items, kind="stable")
+        item_starts = np.searchsorted(items[by_item], np.arange(n_items + 1))
+        per_block = max(1, self.pairs_per_block // (2 * self.window))
+        parts, first = [], 0
+        while first < n_items:
+            stop = int(np.searchsorted(item_starts, item_starts[first] + per_block, "right")) - 1
+            stop = min(max(stop, first + 1), n_items)
+            positions = by_item[item_starts[first] : item_starts[stop]]
+            parts.append(self._block(rows, items, positions, support, (first, stop)))
+            first = stop
+        similarity = sp.csr_matrix(sp.vstack(parts, format="csr"))
+        similarity.sort_indices()
+        self._set_similarity(similarity, n_items)
+        return self
+
+    def _block(
+        self,
+        rows: np.ndarray,
+        items: np.ndarray,
+        positions: np.ndarray,
+        support: np.ndarray,
+        block: tuple[int, int],
+    ) -> sp.csr_matrix:
+        """Pruned similarity rows of the items ``block`` (first, stop) from their positions."""
+        first, stop = block
         sources, targets, weights = [], [], []
         for distance in range(1, self.window + 1):
-            same_user = rows[distance:] == rows[:-distance]
-            earlier, later = items[:-distance][same_user], items[distance:][same_user]
-            weight = np.full(earlier.size, 1.0 / distance)
             # Both directions: ratings logged in one session have arbitrary order.
-            sources += [earlier, later]
-            targets += [later, earlier]
-            weights += [weight, weight]
+            for partner in (positions + distance, positions - distance):
+                valid = (partner >= 0) & (partner < items.size)
+                valid[valid] = rows[partner[valid]] == rows[positions[valid]]
+                sources.append(items[positions[valid]] - first)
+                targets.append(items[partner[valid]])
+                weights.append(np.full(int(valid.sum()), 1.0 / distance))
         counts = sp.csr_matrix(
             (np.concatenate(weights), (np.concatenate(sources), np.concatenate(targets))),
-            shape=(n_items, n_items),
+            shape=(stop - first, support.size),
         )
-        counts.setdiag(0)
-        counts.eliminate_zeros()
-        support = np.bincount(items, minlength=n_items).astype(np.float64)
         coo = counts.tocoo()
-        values = coo.data / np.sqrt(support[coo.row] * support[coo.col])
-        similarity = sp.csr_matrix((values, (coo.row, coo.col)), shape=counts.shape)
-        self._set_similarity(prune_top_k(similarity, self.k), n_items)
-        return self
+        keep = coo.row + first != coo.col
+        row, col = coo.row[keep], coo.col[keep]
+        values = coo.data[keep] / np.sqrt(support[row + first] * support[col])
+        return prune_top_k(sp.csr_matrix((values, (row, col)), shape=counts.shape), self.k)
 
     def history_weights(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
         """Geometric weights on the ``n_recent`` latest items of each row.
