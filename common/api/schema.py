@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 from .permissions import PublicRead
@@ -43,6 +43,23 @@ UNPROCESSABLE = {
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such resource.")}
 #: A paginated list answers 404 to a page past the end (or not a positive integer).
 NO_SUCH_PAGE = {404: OpenApiResponse(ErrorSerializer, description="No such page.")}
+#: The ``page`` query parameter of a ``PageNumberPagination`` list.
+PAGE_PARAMETER = OpenApiParameter("page", int, description="Page, from 1")
+
+
+def paginated(name: str, results: serializers.Serializer) -> serializers.Serializer:
+    """The body of one ``PageNumberPagination`` page of ``results``, as component ``name``."""
+    return inline_serializer(
+        name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": results,
+        },
+    )
+
+
 #: What any endpoint with a request body may answer besides its own codes.
 BODY_ERRORS = {
     413: OpenApiResponse(ErrorSerializer, description="Request body too large."),

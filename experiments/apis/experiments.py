@@ -9,9 +9,8 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
@@ -26,9 +25,11 @@ from common.api.schema import (
     ERROR_RESPONSES,
     NO_SUCH_PAGE,
     NOT_FOUND,
+    PAGE_PARAMETER,
     UNPROCESSABLE,
     ErrorSerializer,
     declare_link,
+    paginated,
 )
 
 from ..models import Experiment
@@ -83,17 +84,9 @@ class ExperimentListCreateApi(APIView):
         operation_id="experiments_list",
         summary="Experiments",
         description="Every experiment, newest first, paginated (`page`).",
-        parameters=[OpenApiParameter("page", int, description="Page, from 1")],
+        parameters=[PAGE_PARAMETER],
         responses={
-            200: inline_serializer(
-                "PaginatedExperiments",
-                fields={
-                    "count": serializers.IntegerField(),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                    "results": ExperimentSerializer(many=True),
-                },
-            ),
+            200: paginated("PaginatedExperiments", ExperimentSerializer(many=True)),
             **STAFF_ONLY,
             **NO_SUCH_PAGE,
         },

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     inline_serializer,
@@ -23,9 +22,11 @@ from common.api.schema import (
     ERROR_RESPONSES,
     NO_SUCH_PAGE,
     NOT_FOUND,
+    PAGE_PARAMETER,
     ClosedSerializer,
     ErrorSerializer,
     declare_link,
+    paginated,
 )
 
 from ..models import ModelRun
@@ -94,17 +95,9 @@ class ModelRunListCreateApi(APIView):
         operation_id="model_runs_list",
         summary="Model runs",
         description="Every retrain, newest first, paginated (`page`).",
-        parameters=[OpenApiParameter("page", int, description="Page, from 1")],
+        parameters=[PAGE_PARAMETER],
         responses={
-            200: inline_serializer(
-                "PaginatedModelRuns",
-                fields={
-                    "count": serializers.IntegerField(),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                    "results": ModelRunSerializer(many=True),
-                },
-            ),
+            200: paginated("PaginatedModelRuns", ModelRunSerializer(many=True)),
             **STAFF_ONLY,
             **NO_SUCH_PAGE,
         },
