@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from commands import manage
 from report import machine_description, write_section
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,19 +103,6 @@ def environment(database_url: str, media: Path) -> dict[str, str]:
     for name in ("CELERY_BROKER_URL", "CACHE_URL"):
         env.pop(name, None)
     return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode:
-        raise RuntimeError(f"manage.py {' '.join(args[:2])} failed:\n{result.stderr[-3000:]}")
-    return result.stdout
 
 
 def prepare(env: dict[str, str], path: Path, world: World, scratch: Path) -> float:

@@ -34,15 +34,16 @@ import os
 import resource
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from commands import manage as run_manage
 from report import machine_description, write_section
 
 REPO = Path(__file__).resolve().parent.parent
@@ -160,17 +161,7 @@ def product_run(
         for name in ("CELERY_BROKER_URL", "CACHE_URL"):
             env.pop(name, None)  # no broker: Celery runs eagerly in the command
 
-        def manage(*args: str) -> str:
-            result = subprocess.run(
-                [sys.executable, str(REPO / "manage.py"), *args],
-                env=env,
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode:
-                raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-            return result.stdout
+        manage = partial(run_manage, env)
 
         manage("migrate", "-v0")
         manage("loadml100k", "--path", str(folder))
