@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
+from django.db.models import Exists, Model, OuterRef
 
 from common.bulk import insert_frame
+from ingestion.models import Movie
 from recommender.engine.model import RecommenderModel
 from recommender.engine.recall_tables import item_source_names, neighbor_table, popularity_table
 
@@ -35,18 +37,52 @@ def recall_tables_publish(*, run: ModelRun, model: RecommenderModel) -> None:
     recall_tables_write(run=run, neighbors=neighbors, popular=popular)
 
 
+class RecallTablesRefused(ValueError):
+    """The rows name a run or movies that do not exist (any more): nothing was written."""
+
+
 def recall_tables_write(*, run: ModelRun, neighbors: pd.DataFrame, popular: pd.DataFrame) -> None:
     """Replace ``run``'s tables with these rows (``movie_id``, ``source``, ``rank``,
     ``neighbor_id``, ``score``; ``movie_id``, ``score``, ``rank``), in one transaction.
 
-    The run's old rows are deleted first, so the new ones cannot conflict: they are
-    appended with ``COPY`` (millions of rows at MovieLens-25M size), no staging table.
+    Refused (:class:`RecallTablesRefused`, the run's tables as they were) when the run or
+    one of the movies named does not exist. The run's old rows are deleted first, so the
+    new ones cannot conflict: they are appended with ``COPY``, no staging table.
     """
     with transaction.atomic():
+        _lock_referenced(run=run, neighbors=neighbors, popular=popular)
         ItemNeighbor.objects.filter(run_id=run.id).delete()
         PopularItem.objects.filter(run_id=run.id).delete()
         insert_frame(ItemNeighbor._meta.db_table, neighbors.assign(run_id=run.id))
         insert_frame(PopularItem._meta.db_table, popular.assign(run_id=run.id))
+
+
+def _lock_referenced(*, run: ModelRun, neighbors: pd.DataFrame, popular: pd.DataFrame) -> None:
+    """Check, in bulk, that the run and every movie the rows name exist, and lock them
+    against deletion until the transaction ends.
+
+    ``ItemNeighbor`` has no foreign-key constraints in the database (checking 7 million
+    rows one by one at commit was most of the cost of publishing), so this is what keeps
+    its rows from naming a missing run or movie. A deletion either happened before: the
+    lock finds the row missing and the write is refused. Or it comes after: the run and
+    movie deletions (``model_runs_delete``, ``movies_delete``) lock their rows ``FOR
+    UPDATE`` before Django's cascade collects the neighbor rows, so they wait for this
+    transaction and then delete the rows it wrote. ``FOR KEY SHARE`` does not block
+    updates of other columns (a run's status, a movie's title). SQLite writes one
+    transaction at a time: there the check alone suffices.
+    """
+    movie_ids = np.unique(
+        np.concatenate([neighbors["movie_id"], neighbors["neighbor_id"], popular["movie_id"]])
+    ).astype(np.int64)
+    if not _existing_locked(ModelRun, [run.id]):
+        raise RecallTablesRefused(f"run {run.id} does not exist")
+    found = np.array(sorted(_existing_locked(Movie, movie_ids.tolist())), dtype=np.int64)
+    missing = np.setdiff1d(movie_ids, found)
+    if missing.size:
+        shown = ", ".join(map(str, missing[:10].tolist()))
+        raise RecallTablesRefused(
+            f"{missing.size} movie(s) of run {run.id}'s recall tables do not exist: {shown}"
+        )
 
 
 def recall_tables_prune(*, keep: int) -> list[int]:
@@ -78,3 +114,18 @@ def recall_tables_prune(*, keep: int) -> list[int]:
     if pruned:
         logger.info("recall tables of runs %s pruned", ", ".join(map(str, pruned)))
     return pruned
+
+
+def _existing_locked(model: type[Model], ids: list[int]) -> set[int]:
+    """Which of ``ids`` exist in ``model``'s table; on PostgreSQL those rows are locked
+    ``FOR KEY SHARE`` (Django's ``select_for_update`` has no such mode)."""
+    if connection.vendor != "postgresql":
+        # Small data, one writer at a time: reading every id beats a 50,000-item IN.
+        return set(model.objects.values_list("pk", flat=True)) & set(ids)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",  # noqa: S608
+            [ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
