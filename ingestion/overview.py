@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 from django.core.cache import cache
-from django.db.models import Count, Sum
+from django.db.models import Count, Max, Sum
 from django.db.models.functions import TruncMonth
 
 from .models import SCORES, DataOverviewSnapshot, Movie, Rating
@@ -32,6 +32,9 @@ LIVE_OVERVIEW_MAX_RATINGS = 1_000_000
 BAYES_PRIOR_RATINGS = 20
 OVERVIEW_TOP = 10
 OVERVIEW_MIN_RATINGS = 50
+#: The snapshot also keeps this many most-rated movies with their counts: the list served
+#: before any model is trained (``most_rated_counts``).
+MOST_RATED_STORED = 1000
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,10 @@ class DataOverview:
     most_rated: list[RatedMovie]
     best_rated: list[RatedMovie]
     best_rated_min_ratings: int
+    #: (movie id, ratings) of the ``MOST_RATED_STORED`` most-rated movies, most first, and
+    #: the highest rating id when they were counted (None: no ratings).
+    most_rated_counts: list[tuple[int, int]] = field(default_factory=list)
+    last_rating_id: int | None = None
     #: When the aggregates were computed, for a stored snapshot; None when live.
     as_of: dt.datetime | None = None
     #: A large table with no snapshot yet: only the counts are known.
@@ -79,9 +86,44 @@ def data_overview(
     return replace(stored, counts=dataset_counts(), as_of=snapshot.computed_at)
 
 
+def most_rated_counts(*, limit: int) -> list[tuple[int, int]]:
+    """The ``limit`` most-rated movies with their rating counts, most first (ties: lower
+    id), without counting every rating on a large table.
+
+    A small table (at most ``LIVE_OVERVIEW_MAX_RATINGS``) is counted: one grouped scan. A
+    large one reads the stored snapshot's list (made by every load and by ``manage.py
+    refreshdataoverview``) and counts in the ratings added since, those with ids above the
+    snapshot's highest (an index range scan over the new rows only). So ratings added
+    through the API count at once. Until the next snapshot, ratings deleted are still
+    counted, and a movie that was not among the ``MOST_RATED_STORED`` stays out of the list
+    however many ratings it gets. With no snapshot (or an older one without the list, or
+    ``limit`` above what it keeps), the table is counted.
+    """
+    stored = None
+    if (planner_row_estimate(Rating.objects.all()) or 0) > LIVE_OVERVIEW_MAX_RATINGS:
+        snapshot = DataOverviewSnapshot.objects.order_by("-computed_at").first()
+        stored = overview_from_document(snapshot.document) if snapshot else None
+    if stored is None or stored.last_rating_id is None or limit > MOST_RATED_STORED:
+        return list(
+            Rating.objects.values("movie_id")
+            .annotate(n=Count("id"))
+            .order_by("-n", "movie_id")
+            .values_list("movie_id", "n")[:limit]
+        )
+    counts = dict(stored.most_rated_counts)
+    added = Rating.objects.filter(id__gt=stored.last_rating_id).values("movie_id")
+    for movie, n in added.annotate(n=Count("id")).order_by().values_list("movie_id", "n"):
+        if movie in counts:
+            counts[movie] += n
+    return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
+
+
 def overview_aggregate(*, top: int, min_ratings: int) -> DataOverview:
     """Aggregate every rating in the database: two grouped scans of the ratings (per month
     and score; per movie), the rest from their small results."""
+    # Read first: a rating added during the scans is counted again by ``most_rated_counts``
+    # (one too many) rather than never.
+    last_rating_id = Rating.objects.aggregate(top=Max("id"))["top"]
     cells = (
         Rating.objects.annotate(month=TruncMonth("rated_at"))
         .values("month", "score")
@@ -110,7 +152,8 @@ def overview_aggregate(*, top: int, min_ratings: int) -> DataOverview:
         bayesian_mean=(BAYES_PRIOR_RATINGS * mean + per_movie["total"])
         / (BAYES_PRIOR_RATINGS + per_movie["n"]),
     )
-    most_rated = per_movie.sort_values(["n", "id"], ascending=[False, True]).head(top)
+    by_count = per_movie.sort_values(["n", "id"], ascending=[False, True])
+    most_rated = by_count.head(top)
     best_rated = (
         per_movie[per_movie["n"] >= min_ratings]
         .sort_values(["bayesian_mean", "id"], ascending=[False, True])
@@ -125,6 +168,11 @@ def overview_aggregate(*, top: int, min_ratings: int) -> DataOverview:
         most_rated=_rated_movies(most_rated, titles),
         best_rated=_rated_movies(best_rated, titles),
         best_rated_min_ratings=min_ratings,
+        most_rated_counts=[
+            (int(movie), int(n))
+            for movie, n in by_count[["id", "n"]].head(MOST_RATED_STORED).itertuples(index=False)
+        ],
+        last_rating_id=last_rating_id,
     )
 
 
@@ -145,6 +193,8 @@ def overview_document(overview: DataOverview) -> dict:
         "most_rated": [asdict(movie) for movie in overview.most_rated],
         "best_rated": [asdict(movie) for movie in overview.best_rated],
         "best_rated_min_ratings": overview.best_rated_min_ratings,
+        "most_rated_counts": [list(pair) for pair in overview.most_rated_counts],
+        "last_rating_id": overview.last_rating_id,
     }
 
 
@@ -158,6 +208,9 @@ def overview_from_document(document: dict) -> DataOverview:
         most_rated=[RatedMovie(**movie) for movie in document["most_rated"]],
         best_rated=[RatedMovie(**movie) for movie in document["best_rated"]],
         best_rated_min_ratings=document["best_rated_min_ratings"],
+        # Snapshots stored before these were kept have neither.
+        most_rated_counts=[tuple(pair) for pair in document.get("most_rated_counts", [])],
+        last_rating_id=document.get("last_rating_id"),
     )
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.core.cache import cache, caches
-from django.db.models import Count
 
 from ingestion import histories as history_selectors
 from ingestion import selectors as data_selectors
-from ingestion.models import Genre, Movie, Rating
+from ingestion.models import Genre, Movie
+from ingestion.overview import most_rated_counts
 
 from ..registry import ActiveModel, active_model, run_model
 from ..serializers import RecommendationsSerializer
@@ -331,16 +331,12 @@ def _reason(source: str, kind: str, because: int | None, titles: dict[int, str])
 def _most_rated() -> list[tuple[int, int]]:
     """The most-rated movies with their counts, best first, cached for a minute.
 
-    Counting is a pass over every rating: anonymous requests must not pay it each time.
+    On a large table they come from the data overview's snapshot, kept up to date with
+    the ratings added since (see ``most_rated_counts``), not from a pass over every rating.
     """
     popular = cache.get(MOST_RATED_CACHE_KEY)
     if popular is None:
-        popular = list(
-            Rating.objects.values("movie_id")
-            .annotate(count=Count("id"))
-            .order_by("-count", "movie_id")
-            .values_list("movie_id", "count")[:MOST_RATED_KEPT]
-        )
+        popular = most_rated_counts(limit=MOST_RATED_KEPT)
         cache.set(MOST_RATED_CACHE_KEY, popular, MOST_RATED_CACHE_SECONDS)
     return popular
 
