@@ -96,10 +96,17 @@ print(json.dumps(results))
 
 
 def timed_pages(
-    tree: Path, database_url: str, repeat: int, most: int, only: str = ""
+    tree: Path,
+    database_url: str,
+    repeat: int,
+    most: int,
+    only: str = "",
+    base_env: dict[str, str] | None = None,
 ) -> dict[str, dict]:
+    """Each page's median and slowest seconds and query count; the child process gets
+    ``base_env`` (default: this process's environment) with local settings."""
     env = {
-        **os.environ,
+        **(os.environ if base_env is None else base_env),
         "PYTHONPATH": str(tree),
         "DJANGO_SETTINGS_MODULE": "videorec_site.settings.local",
         "DJANGO_READ_DOT_ENV_FILE": "false",

@@ -28,6 +28,7 @@ import pstats
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _setup(database_url: str) -> None:
+def serving_environment(database_url: str) -> None:
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "videorec_site.settings.production",
@@ -80,7 +81,7 @@ def _make_heavy(count: int, ratings_each: int) -> None:
         )
 
 
-def _groups(heavy: int, per_group: int) -> dict[str, list[int]]:
+def viewer_groups(heavy: int, per_group: int) -> dict[str, list[int]]:
     from django.db.models import Count
 
     from ingestion.models import Rating
@@ -98,6 +99,57 @@ def _groups(heavy: int, per_group: int) -> dict[str, list[int]]:
     }
 
 
+def wsgi_caller(application: Callable) -> Callable[[str], None]:
+    """A function that GETs ``path`` from ``application`` in-process; asserts a 200."""
+
+    def call(path: str) -> None:
+        route, _, query = path.partition("?")
+        environ = {
+            "REQUEST_METHOD": "GET", "PATH_INFO": route, "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
+            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr,
+        }  # fmt: skip
+        statuses = []
+        b"".join(application(environ, lambda status, headers: statuses.append(status)))
+        assert statuses[0].startswith("200"), (path, statuses[0])
+
+    return call
+
+
+def warm_up(call: Callable[[str], None], groups: dict[str, list[int]]) -> None:
+    """First model use, feature caches: not part of what is timed."""
+    call("/healthz")
+    for viewers in groups.values():
+        for viewer in viewers[:5]:
+            call(f"/recommend/{viewer}?topk=10")
+
+
+def timed_requests(
+    call: Callable[[str], None],
+    viewers: list[int],
+    requests: int,
+    limits: dict[str, int],
+    profiler: cProfile.Profile | None = None,
+) -> dict[str, list[tuple[float, float]]]:
+    """(wall, this process's CPU) seconds of ``requests`` uncached ``/recommend`` calls
+    cycling over ``viewers``, per history limit (``VIDEOREC_SERVING_HISTORY``)."""
+    from django.conf import settings
+
+    paths = [f"/recommend/{viewers[i % len(viewers)]}?topk=10" for i in range(requests)]
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in limits}
+    for path in paths:  # the settings alternate request by request: same machine load
+        for label, limit in limits.items():
+            settings.VIDEOREC_SERVING_HISTORY = limit
+            started, cpu = time.perf_counter(), time.process_time()
+            if profiler:
+                profiler.enable()
+            call(path)
+            if profiler:
+                profiler.disable()
+            times[label].append((time.perf_counter() - started, time.process_time() - cpu))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
@@ -111,7 +163,7 @@ def main() -> None:
         help="also score from the whole history (VIDEOREC_SERVING_HISTORY off), interleaved",
     )
     args = parser.parse_args()
-    _setup(args.database_url)
+    serving_environment(args.database_url)
     from videorec_site.wsgi import application  # noqa: I001 (sets Django up first)
 
     from django.conf import settings
@@ -122,24 +174,12 @@ def main() -> None:
     if args.make_heavy:
         _make_heavy(args.make_heavy, args.heavy)
 
-    def call(path: str) -> None:
-        route, _, query = path.partition("?")
-        environ = {
-            "REQUEST_METHOD": "GET", "PATH_INFO": route, "QUERY_STRING": query,
-            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
-            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr,
-        }  # fmt: skip
-        statuses = []
-        b"".join(application(environ, lambda status, headers: statuses.append(status)))
-        assert statuses[0].startswith("200"), (path, statuses[0])
+    call = wsgi_caller(application)
 
     model = active_model()
     assert model is not None, "no active run: train one (benchmarks/serving_model.py)"
-    groups = _groups(args.heavy, 50)
-    call("/healthz")
-    for viewers in groups.values():  # warm-up: first model use, feature caches
-        for viewer in viewers[:5]:
-            call(f"/recommend/{viewer}?topk=10")
+    groups = viewer_groups(args.heavy, 50)
+    warm_up(call, groups)
     print(
         f"run {model.run_id}: {len(model.recommender.item_index):,} movies, "
         f"{Rating.objects.count():,} ratings; uncached /recommend?topk=10, "
@@ -152,20 +192,8 @@ def main() -> None:
         if not viewers:
             print(f"  {name}: no such viewer")
             continue
-        paths = [f"/recommend/{viewers[i % len(viewers)]}?topk=10" for i in range(args.requests)]
         profiler = cProfile.Profile() if args.profile and name.endswith("ratings") else None
-        times: dict[str, list[tuple[float, float]]] = {label: [] for label in limits}
-        for path in paths:  # the settings alternate request by request: same machine load
-            for label, limit in limits.items():
-                settings.VIDEOREC_SERVING_HISTORY = limit
-                started, cpu = time.perf_counter(), time.process_time()
-                if profiler:
-                    profiler.enable()
-                call(path)
-                if profiler:
-                    profiler.disable()
-                elapsed = time.perf_counter() - started, time.process_time() - cpu
-                times[label].append(elapsed)
+        times = timed_requests(call, viewers, args.requests, limits, profiler)
         for label, values in times.items():
             wall = np.percentile([w for w, _ in values], [50, 90, 99]) * 1000
             cpu = np.percentile([c for _, c in values], [50, 99]) * 1000

@@ -82,7 +82,7 @@ def _get(url: str) -> None:
         response.read()
 
 
-def _measure(port: int, workers: int, mmap: bool, viewers: int) -> list[dict[str, int]]:
+def measure_workers(port: int, workers: int, mmap: bool, viewers: int) -> list[dict[str, int]]:
     server = _serve(port, workers, mmap)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
     for mmap in (False, True):
-        figures = _measure(args.port, args.workers, mmap, args.requests)
+        figures = measure_workers(args.port, args.workers, mmap, args.requests)
         label = "mapped (VIDEOREC_ARTIFACT_MMAP=true)" if mmap else "read (=false)"
         print(f"artifact arrays {label}:")
         for number, values in enumerate(figures, start=1):
