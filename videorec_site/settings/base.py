@@ -113,8 +113,9 @@ CACHES = {
     "default": env.cache("CACHE_URL", default="locmemcache://videorec"),
     # In front of the default cache, for answers whose keys can never go stale (they
     # carry the model run and the viewer's history version): no network round trip.
+    # Values held unpickled (common.cache.ProcessMemoryCache): never mutate what it returns.
     "process": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "BACKEND": "common.cache.ProcessMemoryCache",
         "LOCATION": "videorec-process",
         "OPTIONS": {"MAX_ENTRIES": env.int("VIDEOREC_PROCESS_CACHE_ENTRIES", default=20_000)},
     },
