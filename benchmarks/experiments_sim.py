@@ -214,7 +214,8 @@ def srm_injections(client: ApiClient, world: World) -> dict[str, Any]:
         assign = predicted_assignment(experiment)
         counts = Counter(assign(viewer) for viewer in everyone)
         keep = min(round(target / (1 - target) * counts["active"]), counts["popularity"])
-        drop = 1 - keep / counts["popularity"]
+        # 50/50 is the clean case: nobody left out (not trimmed to an exact balance).
+        drop = 0.0 if target == 0.5 else 1 - keep / counts["popularity"]
         plan = SimulationPlan(
             experiment_id=experiment["id"],
             spec=None,
