@@ -55,7 +55,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from experiments.engine.assignment import assign_variant  # noqa: E402
-from experiments.engine.statistics import proportion_ci, welch_lift  # noqa: E402
+from experiments.engine.statistics import proportion_ci, srm_p_value, welch_lift  # noqa: E402
 from experiments.simulation.client import ApiClient  # noqa: E402
 from experiments.simulation.data import (  # noqa: E402
     World,
@@ -71,13 +71,16 @@ from experiments.simulation.run import SimulationPlan, run_simulation  # noqa: E
 from experiments.simulation.traffic import (  # noqa: E402
     ClickModel,
     TrafficOptions,
-    choose_viewers,
+    visitors,
 )
 
 PHASES = ("headline", "srm", "aa", "sensitivity")
 AB_VARIANTS = ["popularity:50", "active:50"]
 NOISE = 0.01
 SESSIONS = 2
+#: First-time visitors (cold start) beside the 943 viewers in the SRM phase: 45/55 needs
+#: about 1,100 visitors for p < 0.001 (chi-square = 0.01 n > 10.83).
+NEW_VISITORS = 2000
 SEED = 42
 HOLDOUT = 0.25
 DEFAULT_RESULTS = Path(tempfile.gettempdir()) / "videorec-experiments-sim.json"
@@ -193,28 +196,31 @@ def _traffic_counts(log: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def srm_injections(client: ApiClient, world: World) -> list[dict[str, Any]]:
-    """Leave out just enough of the control's viewers for 45/55 (and 40/60) instead of 50/50.
+def srm_injections(client: ApiClient, world: World) -> dict[str, Any]:
+    """Leave out just enough of the control's visitors for 45/55 (and 40/60) instead of
+    50/50, over the ml-100k viewers and ``NEW_VISITORS`` first-time visitors; 50/50 (none
+    left out) is the clean case. Then the check's false alarms over re-salted assignments.
 
-    The experiment is created first, so that its salt tells how many viewers each variant
-    gets; then exactly the share of popularity viewers that yields the target ratio stays
-    away (they never request a list).
+    The experiment is created first, so that its salt tells how many visitors each variant
+    gets; then exactly the share of popularity visitors that yields the target ratio stays
+    away (they never request a list), as visitors a bug kept from being served would.
     """
     rows = []
-    viewers = choose_viewers(world, 1.0, SEED)
-    for target in (0.45, 0.40):
+    everyone = visitors(world, traffic(sessions=1, new_visitors=NEW_VISITORS))
+    for target in (0.50, 0.45, 0.40):
         spec = experiment_spec(name=f"SRM {target:.0%}", mode="split", variants=AB_VARIANTS)
         experiment = client.experiment_create(spec)
         client.experiment_start(experiment["id"])
         assign = predicted_assignment(experiment)
-        counts = Counter(assign(viewer) for viewer in viewers)
-        keep = round(target / (1 - target) * counts["active"])
-        drop = 1 - keep / counts["popularity"]
+        counts = Counter(assign(viewer) for viewer in everyone)
+        keep = min(round(target / (1 - target) * counts["active"]), counts["popularity"])
+        # 50/50 is the clean case: nobody left out (not trimmed to an exact balance).
+        drop = 0.0 if target == 0.5 else 1 - keep / counts["popularity"]
         plan = SimulationPlan(
             experiment_id=experiment["id"],
             spec=None,
             clicks=ClickModel(position_bias=True, noise=NOISE),
-            traffic=traffic(sessions=1, drop={"popularity": drop}),
+            traffic=traffic(sessions=1, drop={"popularity": drop}, new_visitors=NEW_VISITORS),
         )
         try:
             results = run_simulation(client, world, plan).results
@@ -230,7 +236,24 @@ def srm_injections(client: ApiClient, world: World) -> list[dict[str, Any]]:
                 "srm_alarm": results["srm_alarm"],
             }
         )
-    return rows
+    return {"visitors": len(everyone), "injections": rows, "aa": srm_false_alarms(everyone)}
+
+
+def srm_false_alarms(everyone: list[int], salts: int = 1000) -> dict[str, Any]:
+    """The SRM check on balanced 50/50 experiments: ``salts`` re-assignments of the same
+    visitors (``assign_variant``, as the server does), tested by ``srm_p_value``, the
+    function the results endpoint calls. Expected: p < 0.05 in ~5%, p < 0.001 in ~0.1%."""
+    p_values = []
+    for salt in range(salts):
+        counts = Counter(assign_variant(f"srm-aa-{salt}", viewer, [1, 1]) for viewer in everyone)
+        p_values.append(srm_p_value([counts[0], counts[1]], [1, 1]))
+    p = np.array(p_values)
+    return {
+        "salts": salts,
+        "below_0_05": float(np.mean(p < 0.05)),
+        "below_0_001": float(np.mean(p < 0.001)),
+        "uniformity_ks_p": _ks_uniform(p_values),
+    }
 
 
 def per_viewer_ctr(
@@ -429,13 +452,22 @@ def section(results: dict[str, Any]) -> str:
         f"| sticky assignment: second request of every viewer (2 worker processes) | "
         f"{counts['sticky_violations']} variant changes in {counts['viewers']} re-requests |",
     ]
-    for row in results["srm"]:
+    srm = results["srm"]
+    for row in srm["injections"]:
         lines.append(
-            f"| injected {row['target']:.0%}/{1 - row['target']:.0%}: of "
-            f"{row['assigned'][0]} / {row['assigned'][1]} viewers assigned, {row['drop']:.1%} of "
-            f"the control's stay away: {row['users'][0]} / {row['users'][1]} viewers | "
+            f"| injected {row['target']:.0%}/{1 - row['target']:.0%} over {srm['visitors']:,} "
+            f"visitors ({results['viewers']} viewers + {NEW_VISITORS:,} new): of "
+            f"{row['assigned'][0]} / {row['assigned'][1]} assigned, {row['drop']:.1%} of the "
+            f"control's stay away: {row['users'][0]} / {row['users'][1]} seen | "
             f"SRM p = **{_p(row['srm_p_value'])}**, alarm (p < 0.001) {row['srm_alarm']} |"
         )
+    false = srm["aa"]
+    lines.append(
+        f"| SRM on 50/50, {false['salts']} salts over the same visitors (offline) | "
+        f"p < 0.05 in **{false['below_0_05']:.1%}**, p < 0.001 (alarm) in "
+        f"**{false['below_0_001']:.1%}**; p-values vs uniform: KS p = "
+        f"{false['uniformity_ks_p']:.2f} |"
+    )
     lines += [
         f"| A/A through the API (run vs itself), {sum(aa['http']['users'])} viewers | "
         f"p = {_p(aa['http']['p_value'])}, SRM p = {_p(aa['http']['srm_p_value'])} |",
@@ -464,12 +496,16 @@ NOTES = [
     "the control is the first variant, so a positive lift means the trained run wins.",
     "- Sticky: every viewer requests twice; a change of variant between the two answers "
     "(served by either of the two gunicorn workers) is counted.",
-    "- SRM: the experiment is created first and its salt tells how many viewers each "
-    "variant gets; exactly the share of popularity viewers that yields the target ratio "
-    "never requests a list. A true 45/55 split of ~840 viewers gives chi-square ≈ 8.4, "
-    "p ≈ 0.004: below 0.01 but not the 0.001 alarm; at 45/55 the check needs about "
-    "1,100 viewers to reach p < 0.001 (chi-square = 0.01 n > 10.83), more than ml-100k "
-    "has. 40/60 is flagged.",
+    "- SRM: ml-100k has 943 viewers; a true 45/55 split of ~840 gives chi-square ≈ 8.4, "
+    "p ≈ 0.004, short of the 0.001 alarm (which needs ~1,100 visitors at 45/55: "
+    "chi-square = 0.01 n > 10.83). Real traffic also has first-time visitors: "
+    "`simulate_traffic --new-visitors 2000` adds 2,000 ids the server has never seen, "
+    "served its cold-start list and assigned by the same hash (they have no future, so "
+    "they click only at the noise rate). The experiment is created first and its salt "
+    "tells how many visitors each variant gets; exactly the share of popularity visitors "
+    "that yields the target ratio never requests a list (as if a bug kept them from being "
+    "served). 50/50 leaves nobody out. The false-alarm row re-assigns the same visitors "
+    "with 1,000 salts and tests each split with the results endpoint's `srm_p_value`.",
     "- A/A: one real A/A experiment (the run against itself) through the API gives the "
     "lists every viewer was served. 200 repetitions of 943 × 2 requests would take hours "
     "on this shared machine, so each repetition re-assigns those viewers with a new salt "

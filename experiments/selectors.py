@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
-from .models import Event, Experiment, Impression
+from .models import Event, Experiment, Impression, Variant
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,17 @@ def running_experiment_read() -> RunningExperiment | None:
             ServedVariant(v.id, v.name, v.strategy, v.model_run_id, v.weight)
             for v in experiment.variants.all()
         ),
+    )
+
+
+def experiment_run_ids() -> set[int]:
+    """The model runs named by a running or draft experiment's variants: they must stay
+    loadable (the recommender's retention and deletion leave them alone)."""
+    return set(
+        Variant.objects.filter(
+            experiment__status__in=[Experiment.Status.RUNNING, Experiment.Status.DRAFT],
+            model_run__isnull=False,
+        ).values_list("model_run_id", flat=True)
     )
 
 

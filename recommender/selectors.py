@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,15 +35,35 @@ def model_runs() -> QuerySet[ModelRun]:
     return ModelRun.objects.defer("feature_importances", "params").order_by("-id")
 
 
+#: Functions naming runs that other apps still need (the experiments app registers the
+#: runs its running and draft experiments serve): retention never prunes them, and they
+#: cannot be deleted.
+RunsInUse = Callable[[], Collection[int]]
+_runs_in_use_sources: list[RunsInUse] = []
+
+
+def register_runs_in_use(source: RunsInUse) -> None:
+    """Keep the runs ``source`` names out of retention and deletion (registered once)."""
+    if source not in _runs_in_use_sources:
+        _runs_in_use_sources.append(source)
+
+
+def model_runs_in_use() -> set[int]:
+    """The runs other apps registered as still needed (:func:`register_runs_in_use`)."""
+    return {run_id for source in _runs_in_use_sources for run_id in source()}
+
+
 def model_runs_retained(*, keep: int) -> set[int]:
     """Runs whose recall tables and artifact are kept: the newest ``keep`` succeeded runs,
-    runs in flight, and the active run (``keep`` from ``VIDEOREC_KEEP_RECALL_TABLES``)."""
+    runs in flight, the active run (``keep`` from ``VIDEOREC_KEEP_RECALL_TABLES``), and
+    the runs in use elsewhere (an experiment's variants)."""
     succeeded = ModelRun.objects.filter(status=ModelRun.Status.SUCCEEDED).order_by(
         "-created_at", "-id"
     )
     kept = set(succeeded.values_list("id", flat=True)[:keep])
     kept |= set(ModelRun.objects.filter(status__in=ModelRun.IN_FLIGHT).values_list("id", flat=True))
-    return kept | set(ModelRun.objects.filter(is_active=True).values_list("id", flat=True))
+    kept |= set(ModelRun.objects.filter(is_active=True).values_list("id", flat=True))
+    return kept | model_runs_in_use()
 
 
 def similar_movies(

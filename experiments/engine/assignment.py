@@ -10,6 +10,7 @@ of one experiment are re-shuffled in the next.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Sequence
 
@@ -54,12 +55,22 @@ def assign_variant(salt: str, viewer_id: int, weights: Sequence[float]) -> int:
     int
         Index into ``weights``; ``P(i) = weights[i] / sum(weights)``.
     """
-    array = _check_weights(weights)
-    cumulative = np.cumsum(array / array.sum())
-    draw = unit_hash(salt, viewer_id)
-    index = int(np.searchsorted(cumulative, draw, side="right"))
-    # Rounding can leave the last cumulative value a hair under 1: clamp to the last
-    # variant that has weight.
-    last_positive = int(np.flatnonzero(array > 0)[-1])
-    # ``side="right"`` never lands on a zero-width (zero-weight) interval.
-    return min(index, last_positive)
+    return Assigner(weights)(salt, viewer_id)
+
+
+class Assigner:
+    """:func:`assign_variant` for fixed weights, checked and summed once: serving assigns
+    a viewer on every request."""
+
+    def __init__(self, weights: Sequence[float]) -> None:
+        array = _check_weights(weights)
+        # The same floats as before; a bisection on them is ``searchsorted(side="right")``.
+        self._cumulative = tuple(np.cumsum(array / array.sum()).tolist())
+        # Rounding can leave the last cumulative value a hair under 1: draws beyond it go
+        # to the last variant that has weight (``side="right"`` never lands on a
+        # zero-width, zero-weight, interval).
+        self._last_positive = int(np.flatnonzero(array > 0)[-1])
+
+    def __call__(self, salt: str, viewer_id: int) -> int:
+        index = bisect.bisect_right(self._cumulative, unit_hash(salt, viewer_id))
+        return min(index, self._last_positive)

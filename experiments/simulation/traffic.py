@@ -57,6 +57,7 @@ class TrafficOptions:
     ``checkpoint_every`` fetches the experiment's results after every that many viewers;
     every read of the results first waits ``settle_seconds`` (the server writes
     impressions in bulk, ``VIDEOREC_IMPRESSION_FLUSH_SECONDS`` after serving them).
+    ``new_visitors`` adds that many synthetic first-time visitors (:func:`visitors`).
     """
 
     topk: int = 10
@@ -66,10 +67,13 @@ class TrafficOptions:
     checkpoint_every: int = 0
     drop: Mapping[str, float] = field(default_factory=dict)
     settle_seconds: float = 2.0
+    new_visitors: int = 0
 
     def __post_init__(self) -> None:
         if self.topk < 1 or self.sessions < 1 or self.checkpoint_every < 0:
             raise ValueError("topk and sessions must be >= 1, checkpoint_every >= 0")
+        if self.new_visitors < 0:
+            raise ValueError("new_visitors must be >= 0")
         if self.settle_seconds < 0:
             raise ValueError("settle_seconds must be >= 0")
         if not 0 < self.fraction <= 1:
@@ -123,6 +127,30 @@ def choose_viewers(world: World, fraction: float, seed: int) -> list[int]:
     order = np.random.default_rng(seed).permutation(viewers.size)
     count = max(1, math.ceil(fraction * viewers.size)) if viewers.size else 0
     return [int(user) for user in viewers[order[:count]]]
+
+
+#: Synthetic first-time visitors get ids from here on: far above any MovieLens viewer, so
+#: the server knows none of them (no ratings: its cold-start answer).
+NEW_VISITOR_FIRST_ID = 1_000_001
+
+
+def visitors(world: World, options: TrafficOptions) -> list[int]:
+    """Who visits, in order: the chosen viewers (:func:`choose_viewers`) and
+    ``options.new_visitors`` synthetic first-time visitors, shuffled together (seeded).
+
+    Real traffic is not only the training set's viewers: new visitors, unknown to the
+    server, are assigned by the same hash and served its cold-start list (the popular
+    movies). They have no held-out future, so the click model clicks their lists only at
+    its ``noise`` rate: on popular movies, or not at all. They make the sample large
+    enough for the sample-ratio check to see a 45/55 imbalance (943 viewers alone cannot).
+    """
+    known = choose_viewers(world, options.fraction, options.seed)
+    if not options.new_visitors:
+        return known
+    new = range(NEW_VISITOR_FIRST_ID, NEW_VISITOR_FIRST_ID + options.new_visitors)
+    everyone = np.array([*known, *new], dtype=np.int64)
+    order = np.random.default_rng([options.seed, 1]).permutation(everyone.size)
+    return [int(user) for user in everyone[order]]
 
 
 def _click_events(user_id: int, session: Session) -> list[dict[str, Any]]:
@@ -187,12 +215,13 @@ def drive_traffic(
     pending: list[dict[str, Any]] = []
     checkpoints: list[dict[str, Any]] = []
     violations = sent = 0
-    viewers = choose_viewers(world, options.fraction, options.seed)
+    viewers = visitors(world, options)
     left_out = _left_out(viewers, options.drop, assign, rng) if options.drop else set()
     for user_id in viewers:
         if user_id in left_out:
             continue
-        log, changes = _visit(client, user_id, world.futures[user_id], model, options, rng)
+        future = world.futures.get(user_id, frozenset())
+        log, changes = _visit(client, user_id, future, model, options, rng)
         logs.append(log)
         violations += changes
         pending.extend(event for s in log.sessions for event in _click_events(user_id, s))

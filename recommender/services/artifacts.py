@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from ..models import ModelRun
-from ..selectors import model_runs_retained
+from ..selectors import model_runs_in_use, model_runs_retained
 from .runs import TrainingError
 
 logger = logging.getLogger(__name__)
@@ -53,17 +53,23 @@ def model_run_artifacts_prune(*, keep: int) -> list[int]:
 def model_runs_delete(*, runs: QuerySet[ModelRun]) -> int:
     """Delete these runs, their recall tables and their artifact files; returns how many.
 
-    Refused (:class:`ModelRunBusy`, nothing deleted) when one of them is the active run
-    or still training.
+    Refused (:class:`ModelRunBusy`, nothing deleted) when one of them is the active run,
+    still training, or in use elsewhere (a running or draft experiment serves it).
     """
     with transaction.atomic():
         locked = list(
             ModelRun.objects.select_for_update().filter(pk__in=runs.values("pk")).order_by("id")
         )
-        busy = [run.id for run in locked if run.is_active or run.status in ModelRun.IN_FLIGHT]
+        in_use = model_runs_in_use()
+        busy = [
+            run.id
+            for run in locked
+            if run.is_active or run.status in ModelRun.IN_FLIGHT or run.id in in_use
+        ]
         if busy:
             raise ModelRunBusy(
-                f"run(s) {', '.join(map(str, busy))} serve or are training; nothing was deleted"
+                f"run(s) {', '.join(map(str, busy))} serve, are training or are named by an "
+                "experiment; nothing was deleted"
             )
         files = [run.artifact.name for run in locked if run.artifact]
         ModelRun.objects.filter(id__in=[run.id for run in locked]).delete()

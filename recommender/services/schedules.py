@@ -16,6 +16,10 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 NIGHTLY_RETRAIN = "Retrain the recommender (skipped when no rating changed)"
 REAP_STALE_RUNS = "Mark failed the model runs whose worker died"
+PRUNE_EXPERIMENT_DATA = "Delete impressions and events past their retention"
+#: After the nightly retrain (UTC); the task is the experiments app's (by name only: the
+#: recommender does not import it).
+PRUNE_CRON = "30 4 * * *"
 #: How often beat looks for runs whose worker died (workers also do when they start).
 REAP_EVERY_MINUTES = 5
 
@@ -28,52 +32,60 @@ class PeriodicTaskSetup:
 
 
 def periodic_tasks_setup(*, retrain_cron: str | None = None) -> list[PeriodicTaskSetup]:
-    """Create the nightly retrain and the stale-run reaper unless they exist (by name).
+    """Create the nightly retrain, the stale-run reaper and the nightly pruning of old
+    impressions and events unless they exist (by name).
 
     ``retrain_cron`` is "minute hour day-of-month month day-of-week" in UTC, by default
     ``VIDEOREC_RETRAIN_CRON`` (03:00 every night). A malformed one raises ``ValueError``.
     """
-    cron = (retrain_cron or settings.VIDEOREC_RETRAIN_CRON).split()
-    if len(cron) != 5:
-        raise ValueError(
-            f"retrain schedule {' '.join(cron)!r} is not 'minute hour day month weekday'"
-        )
+    cron = retrain_cron or settings.VIDEOREC_RETRAIN_CRON
     with transaction.atomic():
-        crontab = CrontabSchedule(
-            minute=cron[0],
-            hour=cron[1],
-            day_of_month=cron[2],
-            month_of_year=cron[3],
-            day_of_week=cron[4],
-            timezone=ZoneInfo("UTC"),
-        )
-        try:
-            crontab.full_clean(exclude=["timezone"])
-        except ValidationError as exc:
-            raise ValueError(f"retrain schedule {' '.join(cron)!r}: {exc.messages[0]}") from exc
-        crontab, _ = CrontabSchedule.objects.get_or_create(
-            minute=crontab.minute,
-            hour=crontab.hour,
-            day_of_month=crontab.day_of_month,
-            month_of_year=crontab.month_of_year,
-            day_of_week=crontab.day_of_week,
-            timezone=crontab.timezone,
-        )
+        retrain_at = _crontab(cron, "retrain schedule")
         interval, _ = IntervalSchedule.objects.get_or_create(
             every=REAP_EVERY_MINUTES, period=IntervalSchedule.MINUTES
         )
-        retrain, retrain_created = PeriodicTask.objects.get_or_create(
-            name=NIGHTLY_RETRAIN,
-            defaults={"task": "recommender.scheduled_retrain", "crontab": crontab},
-        )
-        reaper, reaper_created = PeriodicTask.objects.get_or_create(
-            name=REAP_STALE_RUNS,
-            defaults={"task": "recommender.reap_stale_runs", "interval": interval},
-        )
-    return [
-        PeriodicTaskSetup(retrain.name, _schedule_text(retrain), retrain_created),
-        PeriodicTaskSetup(reaper.name, _schedule_text(reaper), reaper_created),
-    ]
+        tasks = [
+            PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, kind: schedule})
+            for name, task, kind, schedule in (
+                (NIGHTLY_RETRAIN, "recommender.scheduled_retrain", "crontab", retrain_at),
+                (REAP_STALE_RUNS, "recommender.reap_stale_runs", "interval", interval),
+                (
+                    PRUNE_EXPERIMENT_DATA,
+                    "experiments.prune_old_data",
+                    "crontab",
+                    _crontab(PRUNE_CRON, "pruning schedule"),
+                ),
+            )
+        ]
+    return [PeriodicTaskSetup(task.name, _schedule_text(task), created) for task, created in tasks]
+
+
+def _crontab(text: str, what: str) -> CrontabSchedule:
+    """The stored UTC crontab for "minute hour day month weekday" (``ValueError`` if bad)."""
+    cron = text.split()
+    if len(cron) != 5:
+        raise ValueError(f"{what} {' '.join(cron)!r} is not 'minute hour day month weekday'")
+    crontab = CrontabSchedule(
+        minute=cron[0],
+        hour=cron[1],
+        day_of_month=cron[2],
+        month_of_year=cron[3],
+        day_of_week=cron[4],
+        timezone=ZoneInfo("UTC"),
+    )
+    try:
+        crontab.full_clean(exclude=["timezone"])
+    except ValidationError as exc:
+        raise ValueError(f"{what} {' '.join(cron)!r}: {exc.messages[0]}") from exc
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=crontab.minute,
+        hour=crontab.hour,
+        day_of_month=crontab.day_of_month,
+        month_of_year=crontab.month_of_year,
+        day_of_week=crontab.day_of_week,
+        timezone=crontab.timezone,
+    )
+    return crontab
 
 
 def _schedule_text(task: PeriodicTask) -> str:

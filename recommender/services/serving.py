@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +22,7 @@ from ingestion.models import Genre, Movie
 from ingestion.overview import most_rated_counts
 
 from ..registry import ActiveModel, active_model, run_model
-from ..serializers import RecommendationsSerializer
+from .answers import Reason, RecommendedItem, ViewerRecommendations, addressed, rendered
 
 if TYPE_CHECKING:
     from recommender.engine.scoring import RecommendationBatch
@@ -45,32 +44,6 @@ MOST_RATED_CACHE_SECONDS = 60
 MOST_RATED_KEPT = 1000
 SIMILAR_ITEM_REASON = "Because you rated {title}"
 SIMILAR_TASTE_REASON = "Similar to movies you rated"
-
-
-@dataclass(frozen=True)
-class Reason:
-    source: str
-    text: str
-    because_item_id: int | None = None
-
-
-@dataclass(frozen=True)
-class RecommendedItem:
-    item_id: int
-    title: str
-    score: float
-    reasons: list[Reason] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ViewerRecommendations:
-    user_id: int
-    model_run: int | None
-    cold_start: bool
-    recommendations: list[RecommendedItem]
-    #: The API body: RecommendationsSerializer's rendering, made by the service when it
-    #: computes the answer and cached with it, so a cached answer is never rendered again.
-    representation: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 class UnknownGenre(ValueError):
@@ -119,20 +92,78 @@ def recommendations_for_viewers(
     it cannot be loaded); ``popularity`` serves the model's popularity list instead of
     its ranking (the experiments' baseline).
     """
+    (results,) = _lists(viewer_ids, topk, exclude or {}, genres, [(run_id, popularity)])
+    return results
+
+
+#: A serving strategy: ``(run_id, popularity)`` as :func:`recommendations_for_viewers`
+#: takes them.
+Strategy = tuple[int | None, bool]
+
+
+def recommendation_lists(
+    *,
+    viewer_id: int,
+    topk: int,
+    strategies: Sequence[Strategy],
+    exclude: Collection[int] = (),
+    genres: Collection[str] = (),
+) -> list[ViewerRecommendations]:
+    """One viewer's list under each strategy (e.g. the two variants an interleaving
+    merges), the viewer's history version read once for all of them."""
+    lists = _lists([viewer_id], topk, {viewer_id: exclude}, genres, strategies)
+    return [results[0] for results in lists]
+
+
+def _lists(
+    viewer_ids: Sequence[int],
+    topk: int,
+    exclude: Mapping[int, Collection[int]],
+    genres: Collection[str],
+    strategies: Sequence[Strategy],
+) -> list[list[ViewerRecommendations]]:
     if topk < 1:
         raise ValueError("topk must be at least 1")
-    exclude = exclude or {}
-    model = active_model() if run_id is None else (run_model(run_id=run_id) or active_model())
-    if model is None:
-        exclude = _with_registered(exclude, viewer_ids)
-        histories = data_selectors.ratings_frame(viewer_ids=viewer_ids)
-        if genres:
-            outside = _movies_outside(genres)
-            exclude = {v: {*exclude.get(v, ()), *outside} for v in viewer_ids}
-        return _rendered(_popular_without_model(viewer_ids, topk, histories, exclude))
-    # The versions are read before the histories: an answer is then never stored under
-    # a version older than the history (or the catalogue) it was computed from.
-    versions, catalogue = data_selectors.serving_versions(viewer_ids=viewer_ids)
+    versions: tuple[dict[int, int], int] | None = None
+    lists = []
+    for run_id, popularity in strategies:
+        model = active_model() if run_id is None else (run_model(run_id=run_id) or active_model())
+        if model is None:
+            lists.append(_without_model(viewer_ids, topk, exclude, genres))
+            continue
+        # The versions are read before the histories: an answer is then never stored under
+        # a version older than the history (or the catalogue) it was computed from.
+        if versions is None:
+            versions = data_selectors.serving_versions(viewer_ids=viewer_ids)
+        lists.append(_with_model(model, versions, viewer_ids, topk, exclude, genres, popularity))
+    return lists
+
+
+def _without_model(
+    viewer_ids: Sequence[int],
+    topk: int,
+    exclude: Mapping[int, Collection[int]],
+    genres: Collection[str],
+) -> list[ViewerRecommendations]:
+    exclude = _with_registered(exclude, viewer_ids)
+    histories = data_selectors.ratings_frame(viewer_ids=viewer_ids)
+    if genres:
+        outside = _movies_outside(genres)
+        exclude = {v: {*exclude.get(v, ()), *outside} for v in viewer_ids}
+    return rendered(_popular_without_model(viewer_ids, topk, histories, exclude))
+
+
+def _with_model(
+    model: ActiveModel,
+    serving_versions: tuple[dict[int, int], int],
+    viewer_ids: Sequence[int],
+    topk: int,
+    exclude: Mapping[int, Collection[int]],
+    genres: Collection[str],
+    popularity: bool,
+) -> list[ViewerRecommendations]:
+    """The model's answers, from the cache (process, then shared) or computed and cached."""
+    versions, catalogue = serving_versions
     keys = {}
     if settings.VIDEOREC_RESULT_CACHE_SECONDS:
         namespace = f"{model.cache_namespace}:c{catalogue}" + (":popular" if popularity else "")
@@ -151,7 +182,7 @@ def recommendations_for_viewers(
         for level in (caches["process"], cache):
             level.set_many(answers, settings.VIDEOREC_RESULT_CACHE_SECONDS)
     return [
-        fresh[viewer] if viewer in fresh else _addressed(cached[keys[viewer]], viewer)
+        fresh[viewer] if viewer in fresh else addressed(cached[keys[viewer]], viewer)
         for viewer in viewer_ids
     ]
 
@@ -192,7 +223,7 @@ def _computed(
         exclude=wanted,
     )
     described = _describe(batch, model, with_history)
-    return {result.user_id: result for result in _rendered(described)}
+    return {result.user_id: result for result in rendered(described)}
 
 
 def _movies_gone(model: ActiveModel, catalogue: int) -> frozenset[int]:
@@ -210,16 +241,6 @@ def _movies_gone(model: ActiveModel, catalogue: int) -> frozenset[int]:
     return gone
 
 
-def _addressed(result: ViewerRecommendations, viewer_id: int) -> ViewerRecommendations:
-    """A cached answer for this viewer: cold-start answers are shared by every unknown
-    viewer and carry the id of the one they were computed for."""
-    if result.user_id == viewer_id:
-        return result
-    return replace(
-        result, user_id=viewer_id, representation={**result.representation, "user_id": viewer_id}
-    )
-
-
 def _cached_answers(keys: list[str]) -> dict[str, ViewerRecommendations]:
     """Answers held by this process, then by the shared cache (copied into this process)."""
     found = caches["process"].get_many(keys)
@@ -228,20 +249,6 @@ def _cached_answers(keys: list[str]) -> dict[str, ViewerRecommendations]:
         caches["process"].set_many(shared, settings.VIDEOREC_RESULT_CACHE_SECONDS)
         found |= shared
     return found
-
-
-#: One unbound list serializer for the process: a serializer deep-copies its declared
-#: fields on first use, which costs about ten times the rendering of one answer; a bound
-#: serializer per request would pay it on every cache miss. Rendering reads only.
-_RENDERER = RecommendationsSerializer(many=True)
-
-
-def _rendered(results: list[ViewerRecommendations]) -> list[ViewerRecommendations]:
-    """The answers with their API body (``RecommendationsSerializer``'s representation)."""
-    bodies = _RENDERER.to_representation(results)
-    return [
-        replace(result, representation=body) for result, body in zip(results, bodies, strict=True)
-    ]
 
 
 def _cache_keys(

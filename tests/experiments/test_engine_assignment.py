@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments.engine.assignment import assign_variant, unit_hash
+from experiments.engine.assignment import Assigner, assign_variant, unit_hash
 
 N_VIEWERS = 20_000
 
@@ -78,3 +78,17 @@ def test_a_single_variant_takes_everyone() -> None:
 def test_bad_weights_are_refused(weights: list) -> None:
     with pytest.raises(ValueError, match="weight"):
         assign_variant("bad", 1, weights)
+
+
+@pytest.mark.parametrize("weights", [[1, 1], [0.45, 0.55], [3, 0, 1], [1, 2, 3, 0]])
+def test_the_assigner_assigns_as_the_reference_computation(weights: list[float]) -> None:
+    """Serving assigns with an :class:`Assigner` built once; it must agree with the
+    numpy computation (``searchsorted`` on the cumulative weights) for every viewer."""
+    array = np.asarray(weights, dtype=float)
+    cumulative = np.cumsum(array / array.sum())
+    last_positive = int(np.flatnonzero(array > 0)[-1])
+    assigner = Assigner(weights)
+    for viewer in range(1, 3001):
+        draw = unit_hash("pin", viewer)
+        expected = min(int(np.searchsorted(cumulative, draw, side="right")), last_positive)
+        assert assigner("pin", viewer) == expected == assign_variant("pin", viewer, weights)

@@ -15,10 +15,12 @@ from experiments.simulation.experiments import (
     results_summary,
 )
 from experiments.simulation.traffic import (
+    NEW_VISITOR_FIRST_ID,
     ClickModel,
     TrafficOptions,
     choose_viewers,
     drive_traffic,
+    visitors,
 )
 
 
@@ -228,3 +230,28 @@ def test_dropping_leaves_out_exactly_that_share_of_one_variant() -> None:
     assert sum(1 for v in report.viewers if v.variant == "a") == 15
     with pytest.raises(ValueError, match="assignment"):
         drive_traffic(client, stub_world(), ClickModel(), options)
+
+
+def test_new_visitors_join_the_viewers_and_are_dropped_like_them() -> None:
+    """First-time visitors have ids the server never saw, are shuffled among the viewers,
+    click nothing of a future they do not have, and an injected imbalance drops them too."""
+    world = stub_world()
+    options = TrafficOptions(topk=3, seed=5, new_visitors=60, settle_seconds=0)
+    order = visitors(world, options)
+    assert sorted(order) == [*range(1, 41), *range(NEW_VISITOR_FIRST_ID, NEW_VISITOR_FIRST_ID + 60)]
+    assert order != sorted(order) and order == visitors(world, options)
+    assert visitors(world, TrafficOptions(seed=5)) == choose_viewers(world, 1.0, 5)
+
+    client = StubClient()
+    report = drive_traffic(client, world, ClickModel(position_bias=False), options)
+    assert len(report.viewers) == 100 and client.served == order
+    new = [v for v in report.viewers if v.user_id >= NEW_VISITOR_FIRST_ID]
+    assert len(new) == 60 and not any(s.clicked for v in new for s in v.sessions)
+
+    dropping = TrafficOptions(seed=5, new_visitors=60, drop={"a": 0.5}, settle_seconds=0)
+    report = drive_traffic(
+        client, world, ClickModel(), dropping, assign=lambda viewer: "ab"[viewer % 2]
+    )
+    assert report.dropped == 25  # half of the 50 visitors with an even id (variant a)
+    with pytest.raises(ValueError, match="new_visitors"):
+        TrafficOptions(new_visitors=-1)

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django_celery_beat.models import PeriodicTask
 
-from recommender.services.schedules import NIGHTLY_RETRAIN, REAP_STALE_RUNS
+from recommender.services.schedules import NIGHTLY_RETRAIN, PRUNE_EXPERIMENT_DATA, REAP_STALE_RUNS
 from videorec_site import celery_app
 
 pytestmark = pytest.mark.django_db
@@ -31,13 +31,17 @@ def test_creates_a_nightly_retrain_and_the_reaper() -> None:
     reaper = PeriodicTask.objects.get(name=REAP_STALE_RUNS)
     assert reaper.task == "recommender.reap_stale_runs"
     assert (reaper.interval.every, reaper.interval.period) == (5, "minutes")
+    prune = PeriodicTask.objects.get(name=PRUNE_EXPERIMENT_DATA)
+    assert prune.task == "experiments.prune_old_data"
+    assert (prune.crontab.minute, prune.crontab.hour) == ("30", "4")
     assert output.splitlines() == [
         f"{NIGHTLY_RETRAIN}: 0 3 * * * (m/h/dM/MY/d) UTC (created)",
         f"{REAP_STALE_RUNS}: every 5 minutes (created)",
+        f"{PRUNE_EXPERIMENT_DATA}: 30 4 * * * (m/h/dM/MY/d) UTC (created)",
     ]
     # The names beat sends must be tasks the worker knows.
     celery_app.loader.import_default_modules()
-    assert {retrain.task, reaper.task} <= set(celery_app.tasks)
+    assert {retrain.task, reaper.task, prune.task} <= set(celery_app.tasks)
 
 
 def test_running_it_again_keeps_the_operators_changes() -> None:
@@ -49,7 +53,7 @@ def test_running_it_again_keeps_the_operators_changes() -> None:
     assert PeriodicTask.objects.filter(name=NIGHTLY_RETRAIN).count() == 1
     retrain = PeriodicTask.objects.get(name=NIGHTLY_RETRAIN)
     assert not retrain.enabled and retrain.crontab.hour == "3"
-    assert output.count("left as it is") == 2
+    assert output.count("left as it is") == 3
 
 
 def test_the_schedule_comes_from_the_setting(settings) -> None:

@@ -113,8 +113,9 @@ CACHES = {
     "default": env.cache("CACHE_URL", default="locmemcache://videorec"),
     # In front of the default cache, for answers whose keys can never go stale (they
     # carry the model run and the viewer's history version): no network round trip.
+    # Values held unpickled (common.cache.ProcessMemoryCache): never mutate what it returns.
     "process": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "BACKEND": "common.cache.ProcessMemoryCache",
         "LOCATION": "videorec-process",
         "OPTIONS": {"MAX_ENTRIES": env.int("VIDEOREC_PROCESS_CACHE_ENTRIES", default=20_000)},
     },
@@ -335,6 +336,12 @@ if VIDEOREC_BATCH_CHUNK_SIZE < 1:
 # wait (0 seconds: written during the request).
 VIDEOREC_IMPRESSION_FLUSH_SECONDS = env.float("VIDEOREC_IMPRESSION_FLUSH_SECONDS", default=1.0)
 VIDEOREC_IMPRESSION_BATCH = env.int("VIDEOREC_IMPRESSION_BATCH", default=500)
+# Impressions and click/watch/like events older than this many days are deleted every
+# night (stopped experiments' and those outside any experiment; dislikes and a running or
+# draft experiment's data are kept); 0 keeps everything (docs/operations.md §9).
+VIDEOREC_IMPRESSION_RETENTION_DAYS = env.int("VIDEOREC_IMPRESSION_RETENTION_DAYS", default=90)
+if VIDEOREC_IMPRESSION_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("VIDEOREC_IMPRESSION_RETENTION_DAYS must be 0 or more")
 
 # Recommendations, the catalogue and similar movies are public; false requires an
 # authenticated user (token or session) for every read of them.

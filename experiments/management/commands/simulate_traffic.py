@@ -81,6 +81,13 @@ class Command(BaseCommand):
             help="leave out a share of a variant's viewers (an injected sample-ratio mismatch)",
         )
         traffic.add_argument(
+            "--new-visitors",
+            type=int,
+            default=0,
+            help="also this many synthetic first-time visitors (no ratings: the cold-start "
+            "list; they click only at the --noise rate)",
+        )
+        traffic.add_argument(
             "--settle",
             type=float,
             default=2.0,
@@ -145,6 +152,7 @@ class Command(BaseCommand):
                 checkpoint_every=options["checkpoint_every"],
                 drop=drop,
                 settle_seconds=options["settle"],
+                new_visitors=options["new_visitors"],
             ),
         )
 

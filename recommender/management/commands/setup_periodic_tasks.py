@@ -1,4 +1,5 @@
-"""``manage.py setup_periodic_tasks``: the nightly retrain and the reaper, for `make beat`."""
+"""``manage.py setup_periodic_tasks``: the nightly retrain, the reaper and the nightly
+pruning of old impressions and events, for `make beat`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from recommender.services.schedules import periodic_tasks_setup
 class Command(BaseCommand):
     help = (
         "Create the periodic tasks run by `make beat` (the nightly retrain, the stale-run "
-        "reaper) unless they exist; edit them afterwards in the admin."
+        "reaper, the pruning of old impressions and events) unless they exist; edit them "
+        "afterwards in the admin."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
