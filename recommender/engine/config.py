@@ -125,6 +125,9 @@ class PipelineConfig:
     ranker : RankerConfig
     refit_ranker : bool
         Refit the ranker on all users with the early-stopped tree count.
+    refit_max_rows : int
+        ... but only up to this many ranker rows: above, the validation users' share
+        of the data matters little and the refit would cost a second LightGBM fit.
     feature_params : dict
         Keyword arguments of :class:`~recommender.engine.features.FeatureBuilder`.
     seed : int
@@ -147,6 +150,7 @@ class PipelineConfig:
     ranker: RankerConfig = field(default_factory=RankerConfig)
     feature_params: dict[str, float] = field(default_factory=dict)
     refit_ranker: bool = True
+    refit_max_rows: int = 1_000_000
     seed: int = 0
     batch_size: int = 256
     ranker_row_budget: int = 2_000_000
@@ -162,6 +166,8 @@ class PipelineConfig:
             raise ValueError(f"random_fold_weight must be > 0, got {self.random_fold_weight}")
         if self.n_folds < 1 or self.n_candidates < 1 or self.batch_size < 1:
             raise ValueError("n_folds, n_candidates and batch_size must be >= 1")
+        if self.refit_max_rows < 0:
+            raise ValueError(f"refit_max_rows must be >= 0, got {self.refit_max_rows}")
         if self.ranker_row_budget < 1:
             raise ValueError(f"ranker_row_budget must be >= 1, got {self.ranker_row_budget}")
         for spec in self.sources.values():

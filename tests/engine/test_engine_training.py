@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from recommender.engine.config import PipelineConfig
@@ -17,7 +19,21 @@ def test_fit_report(fitted_model: RecommenderModel) -> None:
     assert set(report["feature_importance"]) == set(fitted_model.feature_names)
     assert {"sources_seconds", "ranker_seconds", "fit_seconds"} <= set(report)
     # The ranker is refitted on all users with the early-stopped tree count.
+    assert report["ranker_refit"] and 0 < report["ranker_rows"] <= 1_000_000
     assert fitted_model.ranker.booster_.num_trees() == max(report["ranker_trees"], 1)
+
+
+def test_ranker_above_refit_max_rows_keeps_the_early_stopped_fit(
+    synthetic_data: InteractionData, small_config: PipelineConfig, fitted_model: RecommenderModel
+) -> None:
+    sources = fit_sources(small_config, synthetic_data)
+    tight = replace(sources, config=replace(small_config, refit_max_rows=10))
+    model = fit_ranker(tight, synthetic_data)
+    report = model.fit_report
+    assert not report["ranker_refit"] and report["ranker_rows"] > 10
+    assert report["ranker_trees"] == fitted_model.fit_report["ranker_trees"]
+    # The early-stopped booster serves its best iteration (the one saved in artifacts).
+    assert model.ranker.to_string() != fitted_model.ranker.to_string()
 
 
 def test_stages_equal_fit_and_leave_the_input_unchanged(
