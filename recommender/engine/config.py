@@ -125,9 +125,10 @@ class PipelineConfig:
     ranker : RankerConfig
     refit_ranker : bool
         Refit the ranker on all users with the early-stopped tree count.
-    refit_max_rows : int
-        ... but only up to this many ranker rows: above, the validation users' share
-        of the data matters little and the refit would cost a second LightGBM fit.
+    refit_when_sampled : bool
+        Refit even when the folds' viewers were sampled for ``ranker_row_budget``: there
+        the data is not scarce (more viewers than the budget allows), so by default the
+        early-stopped ranker is kept and the second LightGBM fit saved.
     feature_params : dict
         Keyword arguments of :class:`~recommender.engine.features.FeatureBuilder`.
     seed : int
@@ -150,7 +151,7 @@ class PipelineConfig:
     ranker: RankerConfig = field(default_factory=RankerConfig)
     feature_params: dict[str, float] = field(default_factory=dict)
     refit_ranker: bool = True
-    refit_max_rows: int = 1_000_000
+    refit_when_sampled: bool = False
     seed: int = 0
     batch_size: int = 256
     ranker_row_budget: int = 2_000_000
@@ -166,8 +167,6 @@ class PipelineConfig:
             raise ValueError(f"random_fold_weight must be > 0, got {self.random_fold_weight}")
         if self.n_folds < 1 or self.n_candidates < 1 or self.batch_size < 1:
             raise ValueError("n_folds, n_candidates and batch_size must be >= 1")
-        if self.refit_max_rows < 0:
-            raise ValueError(f"refit_max_rows must be >= 0, got {self.refit_max_rows}")
         if self.ranker_row_budget < 1:
             raise ValueError(f"ranker_row_budget must be >= 1, got {self.ranker_row_budget}")
         for spec in self.sources.values():

@@ -46,7 +46,7 @@ def default_params() -> dict[str, Any]:
         label_split=settings.VIDEOREC_RANKER_LABELS,
         relevance=settings.VIDEOREC_RELEVANCE,
         ranker_row_budget=settings.VIDEOREC_RANKER_ROW_BUDGET,
-        refit_max_rows=settings.VIDEOREC_RANKER_REFIT_MAX_ROWS,
+        refit_when_sampled=settings.VIDEOREC_RANKER_REFIT_WHEN_SAMPLED,
     )
     sources = {
         name: {**spec, "max_items": settings.VIDEOREC_EASE_MAX_ITEMS}
