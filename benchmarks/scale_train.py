@@ -103,11 +103,15 @@ def main() -> None:
     result["ranker viewers per fold"] = [
         value for key, value in model.fit_report.items() if key.endswith("_viewers")
     ]
+    result["ranker rows"] = model.fit_report["ranker_rows"]
+    result["ranker refit"] = model.fit_report["ranker_refit"]
     if not args.skip_evaluation:
         report, result["evaluation s"], result["evaluation peak MB"] = stage(
             lambda: evaluate_holdout(data, config, max_users=args.evaluation_users)
         )
         result["evaluation users"] = report.protocol["users"]
+        result["baselines from system"] = report.protocol["baselines_from_system"]
+        result["evaluation seconds"] = report.seconds
         result["ndcg@10"] = report.system["ndcg@10"]
         result["auc"] = report.system["auc"]
     result["train s"] = round(

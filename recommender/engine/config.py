@@ -125,6 +125,10 @@ class PipelineConfig:
     ranker : RankerConfig
     refit_ranker : bool
         Refit the ranker on all users with the early-stopped tree count.
+    refit_when_sampled : bool
+        Refit even when the folds' viewers were sampled for ``ranker_row_budget``: there
+        the data is not scarce (more viewers than the budget allows), so by default the
+        early-stopped ranker is kept and the second LightGBM fit saved.
     feature_params : dict
         Keyword arguments of :class:`~recommender.engine.features.FeatureBuilder`.
     seed : int
@@ -147,6 +151,7 @@ class PipelineConfig:
     ranker: RankerConfig = field(default_factory=RankerConfig)
     feature_params: dict[str, float] = field(default_factory=dict)
     refit_ranker: bool = True
+    refit_when_sampled: bool = False
     seed: int = 0
     batch_size: int = 256
     ranker_row_budget: int = 2_000_000

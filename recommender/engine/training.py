@@ -148,9 +148,10 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
     """
     started = time.perf_counter()
     ratings = deduplicate_ratings(data.ratings)
-    report, slices, like_rows = {}, [], []
+    report, slices, like_rows, sampled = {}, [], [], False
     for fold, (fit_part, full_label_part, weight) in enumerate(_folds(model.config, ratings)):
         label_part = _label_sample(model.config, full_label_part, fold)
+        sampled |= len(label_part) < len(full_label_part)
         report[f"fold{fold}_viewers"] = int(label_part["user_id"].nunique())
         fold_fit = _fit_on(
             model.config, data.with_ratings(fit_part), model.item_index, model.vocabulary
@@ -167,7 +168,8 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
             "too few ratings to train the ranker: no fold has a user with both a history "
             "and a held-out rating among the candidates"
         )
-    ranker, report["ranker_trees"] = _train_ranker(model, slices)
+    ranker, ranker_report = _train_ranker(model, slices, refit=not sampled)
+    report.update(ranker_report)
     report["feature_importance"] = ranker.feature_importance()
     like = _fit_like_model(model, ratings, like_rows)
     report["like_trees"] = like.classifier.booster_.best_iteration if like else 0
@@ -320,18 +322,21 @@ def _fit_like_model(
 
 
 def _train_ranker(
-    model: RecommenderModel, slices: Sequence[_TrainingSlice]
-) -> tuple[LightGBMRanker, int]:
+    model: RecommenderModel, slices: Sequence[_TrainingSlice], refit: bool
+) -> tuple[LightGBMRanker, dict[str, int | bool]]:
     """Early-stop on held-out users, then refit on every group with that many trees.
 
     The internal validation curve is flat and noisy, so it only picks the tree
-    count; refitting on all users recovers the data spent on validation.
+    count; refitting on all users recovers the data spent on validation. When the
+    folds' viewers were sampled (``refit`` false) data is not scarce and the refit, a
+    second LightGBM fit, is skipped unless ``config.refit_when_sampled``.
 
     Returns
     -------
     ranker : LightGBMRanker
-    best_iteration : int
-        The early-stopped tree count (reported even when the ranker is refitted).
+    report : dict
+        ``ranker_trees`` (the early-stopped tree count, reported even when the ranker
+        is refitted), ``ranker_rows`` and ``ranker_refit``.
     """
     config = model.config
     rng = np.random.default_rng(config.seed)
@@ -343,14 +348,21 @@ def _train_ranker(
     names = model.feature_names
     ranker = LightGBMRanker(config.ranker)
     *fit_rows, fit_weights = _stack(fit_parts)
+    started = time.perf_counter()
     ranker.fit(*fit_rows, tuple(_stack(valid_parts)[:3]), names, CATEGORICAL_FEATURES, fit_weights)
-    best_iteration = ranker.booster_.best_iteration
-    if not config.refit_ranker:
-        return ranker, best_iteration
-    refitted = LightGBMRanker(replace(config.ranker, n_estimators=max(best_iteration, 1)))
+    n_rows = sum(len(part.labels) for part in slices)
+    report = {
+        "ranker_trees": ranker.booster_.best_iteration,
+        "ranker_rows": n_rows,
+        "ranker_refit": config.refit_ranker and (refit or config.refit_when_sampled),
+    }
+    logger.info("ranker: %s, fitted in %.1f s", report, time.perf_counter() - started)
+    if not report["ranker_refit"]:
+        return ranker, report
+    refitted = LightGBMRanker(replace(config.ranker, n_estimators=max(report["ranker_trees"], 1)))
     *rows, weights = _stack(slices)
     refitted.fit(*rows, None, names, CATEGORICAL_FEATURES, weights)
-    return refitted, best_iteration
+    return refitted, report
 
 
 def _stack(

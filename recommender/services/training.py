@@ -46,6 +46,7 @@ def default_params() -> dict[str, Any]:
         label_split=settings.VIDEOREC_RANKER_LABELS,
         relevance=settings.VIDEOREC_RELEVANCE,
         ranker_row_budget=settings.VIDEOREC_RANKER_ROW_BUDGET,
+        refit_when_sampled=settings.VIDEOREC_RANKER_REFIT_WHEN_SAMPLED,
     )
     sources = {
         name: {**spec, "max_items": settings.VIDEOREC_EASE_MAX_ITEMS}
@@ -119,6 +120,8 @@ def ranker_train(*, run_id: int) -> None:
             ranker_viewers=[
                 value for key, value in model.fit_report.items() if key.endswith("_viewers")
             ],
+            ranker_rows=model.fit_report["ranker_rows"],
+            ranker_refit=model.fit_report["ranker_refit"],
         )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from recommender.engine import evaluation
 from recommender.engine.config import TUNED_SOURCES, baseline_sources, default_sources
 from recommender.engine.evaluation import (
     evaluate_holdout,
@@ -65,6 +68,33 @@ def test_report_scores_the_system_and_every_baseline(synthetic_data, small_confi
     assert report.protocol["test_ratings"] + report.protocol["train_ratings"] == len(
         synthetic_data.ratings
     )
+
+
+def test_baselines_reuse_the_system_sources_with_the_metrics_of_a_refit(
+    synthetic_data, small_config, monkeypatch
+) -> None:
+    reused = evaluate_holdout(synthetic_data, small_config, test_share=0.25)
+    # Without the system's sources every baseline is fitted alone, as it was before.
+    monkeypatch.setattr(evaluation, "_system_sources", lambda model, items: {})
+    refitted = evaluate_holdout(synthetic_data, small_config, test_share=0.25)
+
+    assert reused.protocol["baselines_from_system"] == ["ease", "itemknn", "popularity"]
+    assert refitted.protocol["baselines_from_system"] == []
+    assert reused.baselines == refitted.baselines
+
+
+def test_baselines_are_refitted_over_another_catalogue(synthetic_data, small_config) -> None:
+    # A movie outside the items table rated last: only in the held-out part, so the
+    # system's catalogue (items table + training ratings) lacks it.
+    ratings = synthetic_data.ratings
+    latest = ratings.iloc[[ratings["timestamp"].idxmax()]].assign(
+        item_id=ratings["item_id"].max() + 1000, timestamp=ratings["timestamp"].max() + 1
+    )
+    data = replace(synthetic_data, ratings=pd.concat([ratings, latest], ignore_index=True))
+    report = evaluate_holdout(data, small_config, test_share=0.25)
+
+    assert report.protocol["baselines_from_system"] == []
+    assert set(report.baselines) == {"popularity", "cooccurrence", "itemknn", "ease"}
 
 
 def test_relevant_lists_order_and_missing_users() -> None:

@@ -4,6 +4,7 @@ evaluation's user sample and batches, and their determinism."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -76,6 +77,25 @@ def test_sequence_pairs_in_tiny_blocks_equal_one_block(timeline, monkeypatch) ->
     whole = make().fit(timeline).similarity_.toarray()
     monkeypatch.setattr(SequenceSource, "pairs_per_block", 8)
     np.testing.assert_allclose(make().fit(timeline).similarity_.toarray(), whole, rtol=1e-12)
+    monkeypatch.setattr(SequenceSource, "cells_per_block", 30)  # one item row at a time
+    np.testing.assert_allclose(make().fit(timeline).similarity_.toarray(), whole, rtol=1e-12)
+
+
+def test_sequence_similarity_equals_the_pairs_counted_one_by_one(timeline) -> None:
+    window, n_items = 3, timeline.shape[1]
+    counts = np.zeros((n_items, n_items))
+    for row in range(timeline.shape[0]):
+        entries = slice(timeline.indptr[row], timeline.indptr[row + 1])
+        stamps, items = timeline.data[entries], timeline.indices[entries]
+        ordered = items[np.lexsort((items, stamps))]
+        for i, j in itertools.permutations(range(ordered.size), 2):
+            if abs(i - j) <= window:
+                counts[ordered[i], ordered[j]] += 1.0 / abs(i - j)
+    support = binarize(timeline).sum(axis=0).A1
+    expected = counts / np.sqrt(np.outer(support, support).clip(min=1))
+    # k above the catalogue: nothing pruned.
+    source = SequenceSource(window=window, n_recent=3, k=n_items).fit(timeline)
+    np.testing.assert_allclose(source.similarity_.toarray(), expected, rtol=1e-12)
 
 
 def test_ease_above_max_items_solves_the_most_rated_subset(timeline) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from recommender.engine.config import PipelineConfig
@@ -17,7 +19,23 @@ def test_fit_report(fitted_model: RecommenderModel) -> None:
     assert set(report["feature_importance"]) == set(fitted_model.feature_names)
     assert {"sources_seconds", "ranker_seconds", "fit_seconds"} <= set(report)
     # The ranker is refitted on all users with the early-stopped tree count.
+    assert report["ranker_refit"] and report["ranker_rows"] > 0
     assert fitted_model.ranker.booster_.num_trees() == max(report["ranker_trees"], 1)
+
+
+def test_ranker_of_sampled_folds_keeps_the_early_stopped_fit(
+    synthetic_data: InteractionData, small_config: PipelineConfig
+) -> None:
+    # A row budget below the viewers' rows: each fold's viewers are sampled.
+    config = replace(small_config, ranker_row_budget=2_000)
+    kept = fit_ranker(fit_sources(config, synthetic_data), synthetic_data)
+    forced = replace(config, refit_when_sampled=True)
+    refitted = fit_ranker(fit_sources(forced, synthetic_data), synthetic_data)
+
+    assert not kept.fit_report["ranker_refit"] and refitted.fit_report["ranker_refit"]
+    assert kept.fit_report["ranker_trees"] == refitted.fit_report["ranker_trees"]
+    # Same tree count, but the refit learnt from the validation viewers' rows too.
+    assert kept.ranker.to_string() != refitted.ranker.to_string()
 
 
 def test_stages_equal_fit_and_leave_the_input_unchanged(

@@ -314,6 +314,11 @@ VIDEOREC_RETRAIN_CRON = env("VIDEOREC_RETRAIN_CRON", default="0 3 * * *")
 VIDEOREC_TRAINING_THREADS = env.int("VIDEOREC_TRAINING_THREADS", default=2)
 # Ranker training rows over all folds: each fold learns from a viewer sample sized to it.
 VIDEOREC_RANKER_ROW_BUDGET = env.int("VIDEOREC_RANKER_ROW_BUDGET", default=2_000_000)
+# Training cost at scale (issue 14). The ranker is refitted on all its rows (validation
+# users included) with the early-stopped tree count; when its folds' viewers were sampled
+# for the row budget the data is not scarce and, unless this is on, the refit (a second
+# LightGBM fit) is skipped. The run records it (params.scale.ranker_refit).
+VIDEOREC_RANKER_REFIT_WHEN_SAMPLED = env.bool("VIDEOREC_RANKER_REFIT_WHEN_SAMPLED", default=False)
 # Above this many movies EASE (a dense items x items inverse) is solved on the this-many
 # most-rated movies only; the run records which.
 VIDEOREC_EASE_MAX_ITEMS = env.int("VIDEOREC_EASE_MAX_ITEMS", default=12_000)

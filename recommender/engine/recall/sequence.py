@@ -70,6 +70,8 @@ class SequenceSource(ItemSimilaritySource):
     #: Windowed pairs gathered at once (bounds fit memory; a class attribute so tests
     #: can make it tiny).
     pairs_per_block: ClassVar[int] = 2**24
+    #: Cells of the dense array a block's counts are summed in (64 MB at float64).
+    cells_per_block: ClassVar[int] = 2**23
 
     def __init__(
         self, window: int = 5, n_recent: int = 5, recency_decay: float = 0.8, k: int = 100
@@ -94,20 +96,28 @@ class SequenceSource(ItemSimilaritySource):
         interactions : scipy.sparse.csr_matrix, shape (n_users, n_items)
             Values are timestamps.
         """
+        interactions = sp.csr_matrix(interactions)
         n_items = int(interactions.shape[1])
-        rows, items, _ = time_ordered(interactions)
+        rows, items, ahead = time_ordered(interactions)
+        # Entries before and after each one in its row: a partner d positions away is
+        # in the same timeline when there is room for d.
+        behind = np.arange(items.size) - interactions.indptr[rows]
+        room = (behind.astype(np.int32), ahead.astype(np.int32))
+        del rows, behind, ahead
         support = np.bincount(items, minlength=n_items).astype(np.float64)
         # Positions grouped by item: a block of items gathers its pairs from its own
         # positions only, so memory is bounded by _PAIRS_PER_BLOCK, not nnz * window.
         by_item = np.argsort(items, kind="stable")
         item_starts = np.searchsorted(items[by_item], np.arange(n_items + 1))
         per_block = max(1, self.pairs_per_block // (2 * self.window))
+        # Each block's counts are summed in a dense (block items, n_items) array.
+        items_per_block = max(1, self.cells_per_block // max(n_items, 1))
         parts, first = [], 0
         while first < n_items:
             stop = int(np.searchsorted(item_starts, item_starts[first] + per_block, "right")) - 1
-            stop = min(max(stop, first + 1), n_items)
+            stop = min(max(stop, first + 1), n_items, first + items_per_block)
             positions = by_item[item_starts[first] : item_starts[stop]]
-            parts.append(self._block(rows, items, positions, support, (first, stop)))
+            parts.append(self._block(items, room, positions, support, (first, stop)))
             first = stop
         similarity = sp.csr_matrix(sp.vstack(parts, format="csr"))
         similarity.sort_indices()
@@ -116,32 +126,35 @@ class SequenceSource(ItemSimilaritySource):
 
     def _block(
         self,
-        rows: np.ndarray,
         items: np.ndarray,
+        room: tuple[np.ndarray, np.ndarray],
         positions: np.ndarray,
         support: np.ndarray,
         block: tuple[int, int],
     ) -> sp.csr_matrix:
         """Pruned similarity rows of the items ``block`` (first, stop) from their positions."""
         first, stop = block
-        sources, targets, weights = [], [], []
+        n_rows, n_items = stop - first, support.size
+        own = (items[positions] - first) * n_items
+        behind, ahead = room[0][positions], room[1][positions]
+        keys, weights = [], []
         for distance in range(1, self.window + 1):
             # Both directions: ratings logged in one session have arbitrary order.
-            for partner in (positions + distance, positions - distance):
-                valid = (partner >= 0) & (partner < items.size)
-                valid[valid] = rows[partner[valid]] == rows[positions[valid]]
-                sources.append(items[positions[valid]] - first)
-                targets.append(items[partner[valid]])
-                weights.append(np.full(int(valid.sum()), 1.0 / distance))
-        counts = sp.csr_matrix(
-            (np.concatenate(weights), (np.concatenate(sources), np.concatenate(targets))),
-            shape=(stop - first, support.size),
+            for step, space in ((distance, ahead), (-distance, behind)):
+                valid = space >= distance
+                keys.append(own[valid] + items[positions[valid] + step])
+                weights.append(np.full(keys[-1].size, 1.0 / distance))
+        # Summing the pairs by bincount into a dense block is linear; a sparse matrix
+        # would sort every pair to sum the duplicates (most of the fit time before).
+        counts = np.bincount(
+            np.concatenate(keys), weights=np.concatenate(weights), minlength=n_rows * n_items
         )
-        coo = counts.tocoo()
-        keep = coo.row + first != coo.col
-        row, col = coo.row[keep], coo.col[keep]
-        values = coo.data[keep] / np.sqrt(support[row + first] * support[col])
-        return prune_top_k(sp.csr_matrix((values, (row, col)), shape=counts.shape), self.k)
+        counts[np.arange(n_rows) * n_items + np.arange(first, stop)] = 0.0
+        cells = np.flatnonzero(counts)
+        row, col = np.divmod(cells, n_items)
+        values = counts[cells] / np.sqrt(support[row + first] * support[col])
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n_rows))])
+        return prune_top_k(sp.csr_matrix((values, col, indptr), shape=(n_rows, n_items)), self.k)
 
     def history_weights(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
         """Geometric weights on the ``n_recent`` latest items of each row.
