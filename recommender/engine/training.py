@@ -33,8 +33,10 @@ from recommender.engine.data import (
 from recommender.engine.features import CATEGORICAL_FEATURES, LIKED_RATING, FeatureBuilder
 from recommender.engine.liking import (
     LIKE_FEATURES,
+    CrossFittedLike,
     LikeContext,
     LikeModel,
+    LikePredictor,
     fit_classifier,
 )
 from recommender.engine.model import RecommenderModel
@@ -155,8 +157,11 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
         fold_fit = _fit_on(
             model.config, data.with_ratings(fit_part), model.item_index, model.vocabulary
         )
-        like_rows.append(_like_rows(fold_fit, label_part, model.item_index))
-        labelled = _training_slice(model, fold_fit, label_part, fold)
+        context = LikeContext.fit(fold_fit.history.ratings)
+        like_rows.append(_like_rows(fold_fit, context, label_part, model.item_index))
+        labelled = _training_slice(
+            model, fold_fit, label_part, fold, _fold_like(model.config, context, like_rows[-1])
+        )
         if labelled is None:
             continue
         report[f"fold{fold}_candidate_recall"] = labelled.candidate_recall
@@ -231,9 +236,16 @@ def _fit_on(
 
 
 def _training_slice(
-    model: RecommenderModel, fitted: _FittedSources, label_part: pd.DataFrame, fold: int
+    model: RecommenderModel,
+    fitted: _FittedSources,
+    label_part: pd.DataFrame,
+    fold: int,
+    like: LikePredictor | None = None,
 ) -> _TrainingSlice | None:
-    """Candidates of the users with both a history and labels; ``None`` if there are none."""
+    """Candidates of the users with both a history and labels; ``None`` if there are none.
+
+    ``like`` gives the ``like_probability`` column (see :func:`_fold_like`).
+    """
     held_out = build_histories(label_part, fitted.user_index, model.item_index)
     labels = held_out.timestamps
     # Graded relevance: a liked movie (rating >= 4) counts 2, any other rating 1.
@@ -248,7 +260,12 @@ def _training_slice(
         batch = rows[start : start + step]
         user_ids = fitted.user_index.ids[batch]
         candidates, matrix = candidate_features(
-            model.config, fitted.sources, fitted.features, fitted.history.take_rows(batch), user_ids
+            model.config,
+            fitted.sources,
+            fitted.features,
+            fitted.history.take_rows(batch),
+            user_ids,
+            like=like,
         )
         hit = np.asarray(labels[batch][candidates.rows, candidates.items]).ravel() != 0
         target = hit.astype(np.float32)
@@ -278,36 +295,48 @@ def _liked(ratings: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _like_rows(
-    fitted: _FittedSources, label_part: pd.DataFrame, item_index: IdIndex
-) -> tuple[np.ndarray, np.ndarray]:
+    fitted: _FittedSources, context: LikeContext, label_part: pd.DataFrame, item_index: IdIndex
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Like-model rows of one fold: its held-out pairs, described from its fit part.
 
     Returns
     -------
     features : numpy.ndarray of float32, shape (n_pairs, len(LIKE_FEATURES))
     liked : numpy.ndarray of bool, shape (n_pairs,)
+    user_ids : numpy.ndarray of int, shape (n_pairs,)
     """
     rows = fitted.user_index.index_of(label_part["user_id"].to_numpy())
     items = item_index.index_of(label_part["item_id"].to_numpy())
     known = (rows >= 0) & (items >= 0)
     if not known.any():
-        return np.zeros((0, len(LIKE_FEATURES)), dtype=np.float32), np.zeros(0, dtype=bool)
-    context = LikeContext.fit(fitted.history.ratings)
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros((0, len(LIKE_FEATURES)), dtype=np.float32), empty.astype(bool), empty
     features = context.describe(
         fitted.features, fitted.history, fitted.user_index.ids, rows[known], items[known]
     )
-    return features, label_part["rating"].to_numpy()[known] >= LIKED_RATING
+    liked = label_part["rating"].to_numpy()[known] >= LIKED_RATING
+    return features, liked, label_part["user_id"].to_numpy()[known]
+
+
+def _fold_like(
+    config: PipelineConfig, context: LikeContext, pairs: tuple[np.ndarray, ...]
+) -> LikePredictor | None:
+    """The fold's out-of-fold like model (two halves of its viewers, crossed), if wanted."""
+    if not config.like_feature:
+        return None
+    threads = config.ranker.num_threads
+    return CrossFittedLike.fit(context, pairs, config.validation_share, config.seed, threads)
 
 
 def _fit_like_model(
-    model: RecommenderModel, ratings: pd.DataFrame, rows: Sequence[tuple[np.ndarray, np.ndarray]]
+    model: RecommenderModel, ratings: pd.DataFrame, rows: Sequence[tuple[np.ndarray, ...]]
 ) -> LikeModel | None:
     """The like classifier on every fold's rows; its context refitted on all ratings.
 
     ``None`` when the folds hold fewer than 100 pairs or a single class (tiny data).
     """
-    features = np.concatenate([part for part, _ in rows])
-    liked = np.concatenate([part for _, part in rows])
+    features = np.concatenate([part[0] for part in rows])
+    liked = np.concatenate([part[1] for part in rows])
     if liked.size < 100 or liked.all() or not liked.any():
         logger.warning("like model skipped: %d labelled pairs of one class or too few", liked.size)
         return None

@@ -14,9 +14,9 @@ from recommender.engine.artifacts import load_model, save_model
 from recommender.engine.config import PipelineConfig
 from recommender.engine.data import IdIndex, InteractionData, build_histories
 from recommender.engine.evaluation import holdout_split, like_auc, mean_baseline_scores
-from recommender.engine.liking import recent_offset
 from recommender.engine.model import RecommenderModel
 from recommender.engine.ranking import LightGBMRanker, RankerConfig
+from recommender.engine.rating_predictors import recent_offset
 from recommender.engine.splits import stratified_split, time_split
 
 
