@@ -31,6 +31,7 @@ from recommender.engine.data import (
     deduplicate_ratings,
 )
 from recommender.engine.features import CATEGORICAL_FEATURES, LIKED_RATING, FeatureBuilder
+from recommender.engine.folds import is_time_fold, label_sample, ranker_folds, time_steps
 from recommender.engine.liking import (
     LIKE_FEATURES,
     CrossFittedLike,
@@ -43,9 +44,8 @@ from recommender.engine.model import RecommenderModel
 from recommender.engine.ranking import LightGBMRanker
 from recommender.engine.recall import BaseRecallSource
 from recommender.engine.recall.blocks import threads_for_training
-from recommender.engine.sampling import ranker_label_sample, rows_per_batch
+from recommender.engine.sampling import rows_per_batch
 from recommender.engine.scoring import candidate_features
-from recommender.engine.splits import stratified_split, time_split
 from recommender.engine.vocabulary import build_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -151,16 +151,21 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
     started = time.perf_counter()
     ratings = deduplicate_ratings(data.ratings)
     report, slices, like_rows = {}, [], []
-    for fold, (fit_part, full_label_part, weight) in enumerate(_folds(model.config, ratings)):
-        label_part = _label_sample(model.config, full_label_part, fold)
+    steps = time_steps(ratings, model.config.label_share)
+    for fold, (fit_part, full_label_part, weight) in enumerate(
+        ranker_folds(model.config, ratings, steps)
+    ):
+        label_part = label_sample(model.config, full_label_part, fold)
         report[f"fold{fold}_viewers"] = int(label_part["user_id"].nunique())
         fold_fit = _fit_on(
             model.config, data.with_ratings(fit_part), model.item_index, model.vocabulary
         )
         context = LikeContext.fit(fold_fit.history.ratings)
-        like_rows.append(_like_rows(fold_fit, context, label_part, model.item_index))
+        pairs = _like_rows(fold_fit, context, label_part, model.item_index)
+        if is_time_fold(model.config, fold):
+            like_rows.append(pairs)
         labelled = _training_slice(
-            model, fold_fit, label_part, fold, _fold_like(model.config, context, like_rows[-1])
+            model, fold_fit, label_part, fold, _fold_like(model.config, context, pairs)
         )
         if labelled is None:
             continue
@@ -174,40 +179,11 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
         )
     ranker, report["ranker_trees"] = _train_ranker(model, slices)
     report["feature_importance"] = ranker.feature_importance()
+    like_rows += _like_only_rows(model, data, steps, model.config.n_folds - len(like_rows))
     like = _fit_like_model(model, ratings, like_rows)
     report["like_trees"] = like.classifier.booster_.best_iteration if like else 0
     report["ranker_seconds"] = time.perf_counter() - started
     return replace(model, ranker=ranker, like=like, fit_report={**model.fit_report, **report})
-
-
-def _folds(
-    config: PipelineConfig, ratings: pd.DataFrame
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, float]]:
-    """``(fit part, label part, row weight)`` of each fold of ``config.label_split``."""
-    remaining = ratings
-    for fold in range(config.n_folds):
-        by_time = config.label_split == "time" or (config.label_split == "mixed" and fold % 2 == 0)
-        if not by_time:
-            fit_part, label_part = stratified_split(
-                ratings, 1 - config.label_share, seed=config.seed + fold
-            )
-            yield fit_part, label_part, config.random_fold_weight
-            continue
-        # Each further time fold steps one label window back in time.
-        fit_part, label_part = time_split(remaining, 1 - config.label_share)
-        yield fit_part, label_part, 1.0
-        remaining = fit_part
-
-
-def _label_sample(config: PipelineConfig, label_part: pd.DataFrame, fold: int) -> pd.DataFrame:
-    """The fold's labels of as many viewers as ``config.ranker_row_budget`` allows."""
-    return ranker_label_sample(
-        label_part,
-        row_budget=config.ranker_row_budget,
-        n_folds=config.n_folds,
-        rows_per_user=config.n_candidates * len(config.sources),
-        seed=config.seed + fold,
-    )
 
 
 def _fit_on(
@@ -316,6 +292,33 @@ def _like_rows(
     )
     liked = label_part["rating"].to_numpy()[known] >= LIKED_RATING
     return features, liked, label_part["user_id"].to_numpy()[known]
+
+
+def _like_only_rows(
+    model: RecommenderModel,
+    data: InteractionData,
+    steps: Iterator[tuple[pd.DataFrame, pd.DataFrame]],
+    n_folds: int,
+) -> list[tuple[np.ndarray, ...]]:
+    """Like-model rows of ``n_folds`` further time folds, without their recall sources.
+
+    The like model answers "will the viewer like what they rate next", so it learns
+    from time folds only, as many as the ranker has folds: each ranker fold held out at
+    random is replaced by one more label window back in time.
+    """
+    rows = []
+    for fold, (fit_part, label_part) in zip(range(n_folds), steps, strict=False):
+        known = data.with_ratings(fit_part)
+        user_index = IdIndex(fit_part["user_id"].to_numpy())
+        history = build_histories(fit_part, user_index, model.item_index)
+        features = FeatureBuilder(**model.config.feature_params).fit(
+            history, known.items_or_empty, known.users_or_empty, model.item_index, model.vocabulary
+        )
+        fitted = _FittedSources({}, features, history, user_index)
+        context = LikeContext.fit(history.ratings)
+        sample = label_sample(model.config, label_part, fold)
+        rows.append(_like_rows(fitted, context, sample, model.item_index))
+    return rows
 
 
 def _fold_like(

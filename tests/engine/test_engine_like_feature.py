@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -12,8 +13,9 @@ import pytest
 from recommender.engine import liking, training
 from recommender.engine.artifacts import load_model, save_model
 from recommender.engine.config import PipelineConfig
-from recommender.engine.data import IdIndex, InteractionData, build_histories
+from recommender.engine.data import IdIndex, InteractionData, build_histories, deduplicate_ratings
 from recommender.engine.features import LIKE_PROBABILITY
+from recommender.engine.folds import time_steps
 from recommender.engine.liking import (
     CrossFittedLike,
     viewer_half,
@@ -153,3 +155,30 @@ def test_an_artifact_from_before_the_like_column_still_serves(
         recommend(loaded, requests, user_ids=[1], topk=5).item_ids,
         recommend(model, requests, user_ids=[1], topk=5).item_ids,
     )
+
+
+@pytest.mark.parametrize("label_split", ["time", "random", "mixed"])
+def test_the_like_model_learns_from_time_folds_only(
+    synthetic_data: InteractionData,
+    small_config: PipelineConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    label_split: str,
+) -> None:
+    seen = {}
+
+    def record(model, ratings, rows):
+        seen["rows"] = rows
+
+    monkeypatch.setattr(training, "_fit_like_model", record)
+    config = replace(small_config, label_split=label_split)
+    training.fit(config, synthetic_data)
+
+    ratings = deduplicate_ratings(synthetic_data.ratings)
+    windows = itertools.islice(time_steps(ratings, config.label_share), config.n_folds)
+    expected = [
+        np.sort(labels["user_id"][labels["user_id"].isin(fit_part["user_id"])].to_numpy())
+        for fit_part, labels in windows
+    ]
+    assert len(seen["rows"]) == config.n_folds
+    for (_, _, users), want in zip(seen["rows"], expected, strict=True):
+        np.testing.assert_array_equal(np.sort(users), want)
