@@ -2,9 +2,11 @@
 
 The seed design trained LightGBM on "rating >= 4" and reported its AUC. Here that
 classifier is part of every model run: :func:`~recommender.engine.training.fit_ranker`
-trains it on the same folds as the ranker (features from each fold's fit part, labels
-from the ratings the fold held out), so every training row is described only by what was
-known before it, exactly as a new pair is at serving time. Its features are collaborative
+trains it on time folds (features from each fold's fit part, labels from the latest
+ratings the fold held out: "will the viewer like what they rate next"), so every training
+row is described only by what was known before it, exactly as a new pair is at serving
+time. Trained on time folds only it scored a higher AUC on the time hold-outs of all three
+MovieLens-100k training parts than on the ranker's mixed folds. Its features are collaborative
 rating predictions (a biased explicit matrix factorisation and an adjusted-cosine item-kNN
 weighted average) next to user, item and genre statistics.
 """

@@ -7,7 +7,8 @@ given ratings: sources refitted on each fold's fit part, labels from its held-ou
 so it sees candidates and features exactly as serving will. ``config.label_split`` says
 which ratings a fold holds out (the latest, random ones, or both in turn) and
 ``config.relevance`` what a held-out rating is worth. The like model
-(:mod:`recommender.engine.liking`) learns on the same folds' held-out ratings.
+(:mod:`recommender.engine.liking`) learns on the held-out ratings of time folds: the
+ranker's, plus one label window further back for each of its random folds.
 """
 
 from __future__ import annotations
