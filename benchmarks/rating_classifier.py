@@ -25,8 +25,9 @@ from recommender.engine.data import (
     deduplicate_ratings,
 )
 from recommender.engine.features import CATEGORICAL_FEATURES, FeatureBuilder
-from recommender.engine.liking import LIKE_FEATURES, BiasedMF, LikeContext, adjusted_cosine
+from recommender.engine.liking import LIKE_FEATURES, LikeContext
 from recommender.engine.ranking import LightGBMRanker, RankerConfig
+from recommender.engine.rating_predictors import BiasedMF, adjusted_cosine
 from recommender.engine.vocabulary import build_vocabulary
 
 logger = logging.getLogger(__name__)

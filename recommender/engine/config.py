@@ -137,6 +137,10 @@ class PipelineConfig:
     ranker_row_budget : int
         Ranker training rows allowed over all folds: each fold's labels come from a
         seeded sample of viewers sized to it (:mod:`recommender.engine.sampling`).
+    like_feature : bool
+        Give the ranker the like model's P(rating >= 4) of each candidate
+        (``like_probability``), out-of-fold in training. Off: on MovieLens-100k it
+        lowered NDCG@10 on both protocols and doubled the ranker's training time.
     """
 
     sources: dict[str, dict[str, Any]] = field(default_factory=default_sources)
@@ -155,6 +159,7 @@ class PipelineConfig:
     seed: int = 0
     batch_size: int = 256
     ranker_row_budget: int = 2_000_000
+    like_feature: bool = False
 
     def __post_init__(self) -> None:
         if self.label_split not in LABEL_SPLITS:

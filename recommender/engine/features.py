@@ -58,6 +58,8 @@ PAIR_FEATURES = (
 # key ``item * 2**32 + offset``, so one sorted array serves every item's timeline.
 _TIME_KEY_SHIFT = np.int64(2**32)
 CATEGORICAL_FEATURES = ("user_gender", "user_occupation")
+#: The ranker's last column when ``PipelineConfig.like_feature`` is on.
+LIKE_PROBABILITY = "like_probability"
 
 
 def _row_mean_std(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

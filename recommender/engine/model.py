@@ -13,7 +13,7 @@ from typing import Any
 
 from recommender.engine.config import PipelineConfig
 from recommender.engine.data import IdIndex
-from recommender.engine.features import FeatureBuilder, source_feature_names
+from recommender.engine.features import LIKE_PROBABILITY, FeatureBuilder, source_feature_names
 from recommender.engine.liking import LikeModel
 from recommender.engine.ranking import LightGBMRanker
 from recommender.engine.recall import BaseRecallSource
@@ -62,7 +62,12 @@ class RecommenderModel:
     @property
     def feature_names(self) -> list[str]:
         """Ranker feature names, in column order."""
-        return [*source_feature_names(list(self.config.sources)), *self.features.feature_names]
+        like = [LIKE_PROBABILITY] if self.config.like_feature else []
+        return [
+            *source_feature_names(list(self.config.sources)),
+            *self.features.feature_names,
+            *like,
+        ]
 
     @property
     def popularity_source(self) -> BaseRecallSource:

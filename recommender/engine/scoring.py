@@ -19,6 +19,7 @@ from recommender.engine.candidates import CandidateSet, generate_candidates
 from recommender.engine.config import PipelineConfig
 from recommender.engine.data import HistoryMatrices, IdIndex, build_histories
 from recommender.engine.features import FeatureBuilder
+from recommender.engine.liking import LikePredictor
 from recommender.engine.model import RecommenderModel
 from recommender.engine.recall import BaseRecallSource, ItemSimilaritySource, top_n
 
@@ -113,10 +114,12 @@ def candidate_features(
     user_ids: np.ndarray,
     exclude: sp.csr_matrix | None = None,
     reference_time: float | None = None,
+    like: LikePredictor | None = None,
 ) -> tuple[CandidateSet, np.ndarray]:
     """Candidates of every history row and their ranker feature matrix.
 
-    Training calls this with sources fitted on a fold, serving with the model's.
+    Training calls this with sources fitted on a fold, serving with the model's. With
+    ``config.like_feature`` the last column is ``like``'s probability (NaN without one).
 
     Returns
     -------
@@ -126,7 +129,13 @@ def candidate_features(
     candidates = generate_candidates(sources, history.timestamps, config.n_candidates, exclude)
     similarity = sources[config.similarity_source].similarity_
     matrix = features.build(candidates, history, user_ids, similarity, reference_time)
-    return candidates, matrix
+    if not config.like_feature:
+        return candidates, matrix
+    probability = np.full(len(candidates), np.nan, dtype=np.float32)
+    rows, items = candidates.rows, candidates.items
+    if like is not None and len(candidates):
+        probability[:] = like.predict(features, history, user_ids, rows, items)
+    return candidates, np.column_stack([matrix, probability])
 
 
 def recommend(
@@ -247,7 +256,14 @@ def _ranked_lists(
     """The ranker's top-``topk`` candidates of each user with a history (others empty)."""
     lists = RecommendationBatch.empty(user_ids, topk)
     candidates, matrix = candidate_features(
-        model.config, model.sources, model.features, history, user_ids, excluded, reference_time
+        model.config,
+        model.sources,
+        model.features,
+        history,
+        user_ids,
+        excluded,
+        reference_time,
+        model.like,
     )
     if not len(candidates):
         return lists

@@ -7,7 +7,8 @@ given ratings: sources refitted on each fold's fit part, labels from its held-ou
 so it sees candidates and features exactly as serving will. ``config.label_split`` says
 which ratings a fold holds out (the latest, random ones, or both in turn) and
 ``config.relevance`` what a held-out rating is worth. The like model
-(:mod:`recommender.engine.liking`) learns on the same folds' held-out ratings.
+(:mod:`recommender.engine.liking`) learns on the held-out ratings of time folds: the
+ranker's, plus one label window further back for each of its random folds.
 """
 
 from __future__ import annotations
@@ -30,20 +31,22 @@ from recommender.engine.data import (
     catalogue_index,
     deduplicate_ratings,
 )
-from recommender.engine.features import CATEGORICAL_FEATURES, LIKED_RATING, FeatureBuilder
+from recommender.engine.features import LIKED_RATING, FeatureBuilder
+from recommender.engine.folds import is_time_fold, label_sample, ranker_folds, time_steps
 from recommender.engine.liking import (
     LIKE_FEATURES,
+    CrossFittedLike,
     LikeContext,
     LikeModel,
+    LikePredictor,
     fit_classifier,
 )
 from recommender.engine.model import RecommenderModel
-from recommender.engine.ranking import LightGBMRanker
+from recommender.engine.ranker_fit import TrainingSlice, train_ranker
 from recommender.engine.recall import BaseRecallSource
 from recommender.engine.recall.blocks import threads_for_training
-from recommender.engine.sampling import ranker_label_sample, rows_per_batch
+from recommender.engine.sampling import rows_per_batch
 from recommender.engine.scoring import candidate_features
-from recommender.engine.splits import stratified_split, time_split
 from recommender.engine.vocabulary import build_vocabulary
 
 logger = logging.getLogger(__name__)
@@ -57,32 +60,6 @@ class _FittedSources:
     features: FeatureBuilder
     history: HistoryMatrices
     user_index: IdIndex
-
-
-@dataclass(frozen=True)
-class _TrainingSlice:
-    """Ranker rows of one fold: one group of candidates per user, labelled by hits."""
-
-    features: np.ndarray
-    labels: np.ndarray
-    groups: np.ndarray
-    users: np.ndarray
-    candidate_recall: float
-    weight: float = 1.0
-
-    def select(self, valid_users: np.ndarray, is_valid: bool) -> _TrainingSlice:
-        """The groups whose user is (or is not) in ``valid_users``."""
-        group_users = self.users[np.cumsum(self.groups) - 1]
-        group_valid = np.isin(group_users, valid_users) == is_valid
-        row_valid = np.repeat(group_valid, self.groups)
-        return _TrainingSlice(
-            features=self.features[row_valid],
-            labels=self.labels[row_valid],
-            groups=self.groups[group_valid],
-            users=self.users[row_valid],
-            candidate_recall=self.candidate_recall,
-            weight=self.weight,
-        )
 
 
 def fit(config: PipelineConfig, data: InteractionData) -> RecommenderModel:
@@ -149,15 +126,23 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
     started = time.perf_counter()
     ratings = deduplicate_ratings(data.ratings)
     report, slices, like_rows, sampled = {}, [], [], False
-    for fold, (fit_part, full_label_part, weight) in enumerate(_folds(model.config, ratings)):
-        label_part = _label_sample(model.config, full_label_part, fold)
+    steps = time_steps(ratings, model.config.label_share)
+    for fold, (fit_part, full_label_part, weight) in enumerate(
+        ranker_folds(model.config, ratings, steps)
+    ):
+        label_part = label_sample(model.config, full_label_part, fold)
         sampled |= len(label_part) < len(full_label_part)
         report[f"fold{fold}_viewers"] = int(label_part["user_id"].nunique())
         fold_fit = _fit_on(
             model.config, data.with_ratings(fit_part), model.item_index, model.vocabulary
         )
-        like_rows.append(_like_rows(fold_fit, label_part, model.item_index))
-        labelled = _training_slice(model, fold_fit, label_part, fold)
+        context = LikeContext.fit(fold_fit.history.ratings)
+        pairs = _like_rows(fold_fit, context, label_part, model.item_index)
+        if is_time_fold(model.config, fold):
+            like_rows.append(pairs)
+        labelled = _training_slice(
+            model, fold_fit, label_part, fold, _fold_like(model.config, context, pairs)
+        )
         if labelled is None:
             continue
         report[f"fold{fold}_candidate_recall"] = labelled.candidate_recall
@@ -168,43 +153,16 @@ def fit_ranker(model: RecommenderModel, data: InteractionData) -> RecommenderMod
             "too few ratings to train the ranker: no fold has a user with both a history "
             "and a held-out rating among the candidates"
         )
-    ranker, ranker_report = _train_ranker(model, slices, refit=not sampled)
+    ranker, ranker_report = train_ranker(
+        model.config, model.feature_names, slices, refit=not sampled
+    )
     report.update(ranker_report)
     report["feature_importance"] = ranker.feature_importance()
+    like_rows += _like_only_rows(model, data, steps, model.config.n_folds - len(like_rows))
     like = _fit_like_model(model, ratings, like_rows)
     report["like_trees"] = like.classifier.booster_.best_iteration if like else 0
     report["ranker_seconds"] = time.perf_counter() - started
     return replace(model, ranker=ranker, like=like, fit_report={**model.fit_report, **report})
-
-
-def _folds(
-    config: PipelineConfig, ratings: pd.DataFrame
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, float]]:
-    """``(fit part, label part, row weight)`` of each fold of ``config.label_split``."""
-    remaining = ratings
-    for fold in range(config.n_folds):
-        by_time = config.label_split == "time" or (config.label_split == "mixed" and fold % 2 == 0)
-        if not by_time:
-            fit_part, label_part = stratified_split(
-                ratings, 1 - config.label_share, seed=config.seed + fold
-            )
-            yield fit_part, label_part, config.random_fold_weight
-            continue
-        # Each further time fold steps one label window back in time.
-        fit_part, label_part = time_split(remaining, 1 - config.label_share)
-        yield fit_part, label_part, 1.0
-        remaining = fit_part
-
-
-def _label_sample(config: PipelineConfig, label_part: pd.DataFrame, fold: int) -> pd.DataFrame:
-    """The fold's labels of as many viewers as ``config.ranker_row_budget`` allows."""
-    return ranker_label_sample(
-        label_part,
-        row_budget=config.ranker_row_budget,
-        n_folds=config.n_folds,
-        rows_per_user=config.n_candidates * len(config.sources),
-        seed=config.seed + fold,
-    )
 
 
 def _fit_on(
@@ -233,9 +191,16 @@ def _fit_on(
 
 
 def _training_slice(
-    model: RecommenderModel, fitted: _FittedSources, label_part: pd.DataFrame, fold: int
-) -> _TrainingSlice | None:
-    """Candidates of the users with both a history and labels; ``None`` if there are none."""
+    model: RecommenderModel,
+    fitted: _FittedSources,
+    label_part: pd.DataFrame,
+    fold: int,
+    like: LikePredictor | None = None,
+) -> TrainingSlice | None:
+    """Candidates of the users with both a history and labels; ``None`` if there are none.
+
+    ``like`` gives the ``like_probability`` column (see :func:`_fold_like`).
+    """
     held_out = build_histories(label_part, fitted.user_index, model.item_index)
     labels = held_out.timestamps
     # Graded relevance: a liked movie (rating >= 4) counts 2, any other rating 1.
@@ -250,7 +215,12 @@ def _training_slice(
         batch = rows[start : start + step]
         user_ids = fitted.user_index.ids[batch]
         candidates, matrix = candidate_features(
-            model.config, fitted.sources, fitted.features, fitted.history.take_rows(batch), user_ids
+            model.config,
+            fitted.sources,
+            fitted.features,
+            fitted.history.take_rows(batch),
+            user_ids,
+            like=like,
         )
         hit = np.asarray(labels[batch][candidates.rows, candidates.items]).ravel() != 0
         target = hit.astype(np.float32)
@@ -263,7 +233,7 @@ def _training_slice(
         users.append(np.repeat(user_ids, sizes))
     recall = float((np.concatenate(targets) > 0).sum() / max(labels[rows].nnz, 1))
     logger.info("fold %d: %d users, candidate recall %.3f", fold, rows.size, recall)
-    return _TrainingSlice(
+    return TrainingSlice(
         features=np.concatenate(features),
         labels=np.concatenate(targets),
         groups=np.concatenate(groups),
@@ -280,36 +250,75 @@ def _liked(ratings: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _like_rows(
-    fitted: _FittedSources, label_part: pd.DataFrame, item_index: IdIndex
-) -> tuple[np.ndarray, np.ndarray]:
+    fitted: _FittedSources, context: LikeContext, label_part: pd.DataFrame, item_index: IdIndex
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Like-model rows of one fold: its held-out pairs, described from its fit part.
 
     Returns
     -------
     features : numpy.ndarray of float32, shape (n_pairs, len(LIKE_FEATURES))
     liked : numpy.ndarray of bool, shape (n_pairs,)
+    user_ids : numpy.ndarray of int, shape (n_pairs,)
     """
     rows = fitted.user_index.index_of(label_part["user_id"].to_numpy())
     items = item_index.index_of(label_part["item_id"].to_numpy())
     known = (rows >= 0) & (items >= 0)
     if not known.any():
-        return np.zeros((0, len(LIKE_FEATURES)), dtype=np.float32), np.zeros(0, dtype=bool)
-    context = LikeContext.fit(fitted.history.ratings)
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros((0, len(LIKE_FEATURES)), dtype=np.float32), empty.astype(bool), empty
     features = context.describe(
         fitted.features, fitted.history, fitted.user_index.ids, rows[known], items[known]
     )
-    return features, label_part["rating"].to_numpy()[known] >= LIKED_RATING
+    liked = label_part["rating"].to_numpy()[known] >= LIKED_RATING
+    return features, liked, label_part["user_id"].to_numpy()[known]
+
+
+def _like_only_rows(
+    model: RecommenderModel,
+    data: InteractionData,
+    steps: Iterator[tuple[pd.DataFrame, pd.DataFrame]],
+    n_folds: int,
+) -> list[tuple[np.ndarray, ...]]:
+    """Like-model rows of ``n_folds`` further time folds, without their recall sources.
+
+    The like model answers "will the viewer like what they rate next", so it learns
+    from time folds only, as many as the ranker has folds: each ranker fold held out at
+    random is replaced by one more label window back in time.
+    """
+    rows = []
+    for fold, (fit_part, label_part) in zip(range(n_folds), steps, strict=False):
+        known = data.with_ratings(fit_part)
+        user_index = IdIndex(fit_part["user_id"].to_numpy())
+        history = build_histories(fit_part, user_index, model.item_index)
+        features = FeatureBuilder(**model.config.feature_params).fit(
+            history, known.items_or_empty, known.users_or_empty, model.item_index, model.vocabulary
+        )
+        fitted = _FittedSources({}, features, history, user_index)
+        context = LikeContext.fit(history.ratings)
+        sample = label_sample(model.config, label_part, fold)
+        rows.append(_like_rows(fitted, context, sample, model.item_index))
+    return rows
+
+
+def _fold_like(
+    config: PipelineConfig, context: LikeContext, pairs: tuple[np.ndarray, ...]
+) -> LikePredictor | None:
+    """The fold's out-of-fold like model (two halves of its viewers, crossed), if wanted."""
+    if not config.like_feature:
+        return None
+    threads = config.ranker.num_threads
+    return CrossFittedLike.fit(context, pairs, config.validation_share, config.seed, threads)
 
 
 def _fit_like_model(
-    model: RecommenderModel, ratings: pd.DataFrame, rows: Sequence[tuple[np.ndarray, np.ndarray]]
+    model: RecommenderModel, ratings: pd.DataFrame, rows: Sequence[tuple[np.ndarray, ...]]
 ) -> LikeModel | None:
     """The like classifier on every fold's rows; its context refitted on all ratings.
 
     ``None`` when the folds hold fewer than 100 pairs or a single class (tiny data).
     """
-    features = np.concatenate([part for part, _ in rows])
-    liked = np.concatenate([part for _, part in rows])
+    features = np.concatenate([part[0] for part in rows])
+    liked = np.concatenate([part[1] for part in rows])
     if liked.size < 100 or liked.all() or not liked.any():
         logger.warning("like model skipped: %d labelled pairs of one class or too few", liked.size)
         return None
@@ -319,59 +328,3 @@ def _fit_like_model(
     )
     history = build_histories(ratings, IdIndex(ratings["user_id"].to_numpy()), model.item_index)
     return LikeModel(LikeContext.fit(history.ratings), classifier)
-
-
-def _train_ranker(
-    model: RecommenderModel, slices: Sequence[_TrainingSlice], refit: bool
-) -> tuple[LightGBMRanker, dict[str, int | bool]]:
-    """Early-stop on held-out users, then refit on every group with that many trees.
-
-    The internal validation curve is flat and noisy, so it only picks the tree
-    count; refitting on all users recovers the data spent on validation. When the
-    folds' viewers were sampled (``refit`` false) data is not scarce and the refit, a
-    second LightGBM fit, is skipped unless ``config.refit_when_sampled``.
-
-    Returns
-    -------
-    ranker : LightGBMRanker
-    report : dict
-        ``ranker_trees`` (the early-stopped tree count, reported even when the ranker
-        is refitted), ``ranker_rows`` and ``ranker_refit``.
-    """
-    config = model.config
-    rng = np.random.default_rng(config.seed)
-    all_users = np.unique(np.concatenate([part.users for part in slices]))
-    n_valid = max(1, round(config.validation_share * all_users.size))
-    valid_users = rng.choice(all_users, size=n_valid, replace=False)
-    fit_parts = [part.select(valid_users, is_valid=False) for part in slices]
-    valid_parts = [part.select(valid_users, is_valid=True) for part in slices]
-    names = model.feature_names
-    ranker = LightGBMRanker(config.ranker)
-    *fit_rows, fit_weights = _stack(fit_parts)
-    started = time.perf_counter()
-    ranker.fit(*fit_rows, tuple(_stack(valid_parts)[:3]), names, CATEGORICAL_FEATURES, fit_weights)
-    n_rows = sum(len(part.labels) for part in slices)
-    report = {
-        "ranker_trees": ranker.booster_.best_iteration,
-        "ranker_rows": n_rows,
-        "ranker_refit": config.refit_ranker and (refit or config.refit_when_sampled),
-    }
-    logger.info("ranker: %s, fitted in %.1f s", report, time.perf_counter() - started)
-    if not report["ranker_refit"]:
-        return ranker, report
-    refitted = LightGBMRanker(replace(config.ranker, n_estimators=max(report["ranker_trees"], 1)))
-    *rows, weights = _stack(slices)
-    refitted.fit(*rows, None, names, CATEGORICAL_FEATURES, weights)
-    return refitted, report
-
-
-def _stack(
-    parts: Sequence[_TrainingSlice],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(features, labels, groups, row weights)`` of several slices, in order."""
-    return (
-        np.concatenate([part.features for part in parts]),
-        np.concatenate([part.labels for part in parts]),
-        np.concatenate([part.groups for part in parts]),
-        np.concatenate([np.full(len(part.labels), part.weight) for part in parts]),
-    )

@@ -9,9 +9,9 @@ import scipy.sparse as sp
 from rating_classifier import RatingClassifier
 
 from recommender.engine.data import InteractionData
-from recommender.engine.liking import BiasedMF, adjusted_cosine
 from recommender.engine.metrics import roc_auc
 from recommender.engine.ranking import RankerConfig
+from recommender.engine.rating_predictors import BiasedMF, adjusted_cosine
 from recommender.engine.splits import random_split
 
 

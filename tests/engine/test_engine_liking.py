@@ -9,14 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.engine import training
+from recommender.engine import ranker_fit, training
 from recommender.engine.artifacts import load_model, save_model
 from recommender.engine.config import PipelineConfig
 from recommender.engine.data import IdIndex, InteractionData, build_histories
 from recommender.engine.evaluation import holdout_split, like_auc, mean_baseline_scores
-from recommender.engine.liking import recent_offset
+from recommender.engine.folds import ranker_folds
 from recommender.engine.model import RecommenderModel
 from recommender.engine.ranking import LightGBMRanker, RankerConfig
+from recommender.engine.rating_predictors import recent_offset
 from recommender.engine.splits import stratified_split, time_split
 
 
@@ -24,7 +25,7 @@ def test_mixed_folds_alternate_time_and_random(
     synthetic_data: InteractionData, small_config: PipelineConfig
 ) -> None:
     config = replace(small_config, label_split="mixed", n_folds=3, seed=5)
-    folds = list(training._folds(config, synthetic_data.ratings))
+    folds = list(ranker_folds(config, synthetic_data.ratings))
 
     first_fit, first_labels = time_split(synthetic_data.ratings, 0.8)
     pd.testing.assert_frame_equal(folds[0][1], first_labels)
@@ -48,7 +49,7 @@ def test_liked_relevance_grades_the_labels(
 ) -> None:
     config = replace(small_config, relevance=relevance)
     model = training.fit_sources(config, synthetic_data)
-    fit_part, label_part, _ = next(training._folds(config, synthetic_data.ratings))
+    fit_part, label_part, _ = next(ranker_folds(config, synthetic_data.ratings))
     fitted = training._fit_on(
         config, synthetic_data.with_ratings(fit_part), model.item_index, model.vocabulary
     )
@@ -113,7 +114,7 @@ def test_folds_carry_the_weight_of_their_kind(
     synthetic_data: InteractionData, small_config: PipelineConfig
 ) -> None:
     config = replace(small_config, label_split="mixed", n_folds=3, random_fold_weight=0.25)
-    weights = [weight for _, _, weight in training._folds(config, synthetic_data.ratings)]
+    weights = [weight for _, _, weight in ranker_folds(config, synthetic_data.ratings)]
 
     assert weights == [1.0, 0.25, 1.0]
     with pytest.raises(ValueError, match="random_fold_weight"):
@@ -126,11 +127,11 @@ def test_the_ranker_rows_are_weighted_by_fold(
     config = replace(small_config, label_split="mixed", random_fold_weight=0.5)
     model = training.fit(config, synthetic_data)
     slices = [
-        training._TrainingSlice(np.zeros((n, 1)), np.ones(n), np.array([n]), np.ones(n), 1.0, w)
+        ranker_fit.TrainingSlice(np.zeros((n, 1)), np.ones(n), np.array([n]), np.ones(n), 1.0, w)
         for n, w in ((2, 1.0), (3, 0.5))
     ]
 
-    *_, weights = training._stack(slices)
+    *_, weights = ranker_fit.stack_slices(slices)
     np.testing.assert_array_equal(weights, [1.0, 1.0, 0.5, 0.5, 0.5])
     assert model.ranker.booster_.num_trees() > 0
 
