@@ -169,11 +169,7 @@ def evaluate_holdout(
     train_sample = train[train["user_id"].isin(scored.users.ids)]
     test_sample = test[test["user_id"].isin(scored.users.ids)]
     system = scored.metrics(
-        lambda rows: (
-            recommend(
-                scorer, train_sample, user_ids=scored.fit_users.ids[rows], topk=len(items)
-            ).item_ids
-        )
+        lambda rows: _ranked_ids(scorer, train_sample, scored.fit_users.ids[rows], len(items))
     )
     report = HoldoutReport(
         protocol={
@@ -209,6 +205,12 @@ def _system_sources(model: RecommenderModel, items: IdIndex) -> dict[str, BaseRe
     if not np.array_equal(model.item_index.ids, items.ids):
         return {}
     return dict(model.sources)
+
+
+def _ranked_ids(
+    model: RecommenderModel, history: pd.DataFrame, user_ids: np.ndarray, topk: int
+) -> np.ndarray:
+    return recommend(model, history, user_ids=user_ids, topk=topk).item_ids
 
 
 def _baseline_metrics(
