@@ -17,14 +17,6 @@ TEAM_B = 1
 TIE = -1
 
 
-def _next_unplaced(ranking: Sequence[int], start: int, placed: set[int]) -> int:
-    """Index of the first item of ``ranking`` from ``start`` on that is not placed yet."""
-    index = start
-    while index < len(ranking) and ranking[index] in placed:
-        index += 1
-    return index
-
-
 def team_draft(
     list_a: Sequence[int], list_b: Sequence[int], k: int, rng_seed: int
 ) -> tuple[list[int], list[int]]:
@@ -50,24 +42,30 @@ def team_draft(
     if k < 0:
         raise ValueError(f"k must be non-negative, got {k!r}")
     rng = random.Random(rng_seed)  # noqa: S311 - a reproducible coin, not a secret
+    # One flat loop: this runs on every interleaved /recommend request.
     rankings = (list_a, list_b)
+    lengths = (len(list_a), len(list_b))
     cursors = [0, 0]
     picks = [0, 0]
     placed: set[int] = set()
     items: list[int] = []
     teams: list[int] = []
     while len(items) < k:
-        for team in (TEAM_A, TEAM_B):
-            cursors[team] = _next_unplaced(rankings[team], cursors[team], placed)
-        available = [team for team in (TEAM_A, TEAM_B) if cursors[team] < len(rankings[team])]
-        if not available:
-            break
-        if len(available) == 1:
-            team = available[0]
-        elif picks[TEAM_A] != picks[TEAM_B]:
-            team = TEAM_A if picks[TEAM_A] < picks[TEAM_B] else TEAM_B
+        for side in (TEAM_A, TEAM_B):
+            ranking, cursor = rankings[side], cursors[side]
+            while cursor < lengths[side] and ranking[cursor] in placed:
+                cursor += 1
+            cursors[side] = cursor
+        a_left, b_left = cursors[TEAM_A] < lengths[TEAM_A], cursors[TEAM_B] < lengths[TEAM_B]
+        if a_left and b_left:
+            if picks[TEAM_A] != picks[TEAM_B]:
+                team = TEAM_A if picks[TEAM_A] < picks[TEAM_B] else TEAM_B
+            else:
+                team = TEAM_A if rng.random() < 0.5 else TEAM_B
+        elif a_left or b_left:
+            team = TEAM_A if a_left else TEAM_B
         else:
-            team = TEAM_A if rng.random() < 0.5 else TEAM_B
+            break
         item = rankings[team][cursors[team]]
         placed.add(item)
         items.append(item)
