@@ -557,6 +557,12 @@ def main() -> None:
     else:
         results = measure(args)
         args.results.write_text(json.dumps(results, indent=2))
+    missing = [phase for phase in PHASES if phase not in results]
+    if missing:
+        # The report needs every phase; a partial run keeps what it measured for the next.
+        print(f"results saved to {args.results}; no report until these phases are measured: "
+              f"{', '.join(missing)}")  # fmt: skip
+        return
     body = section(results)
     print(body)
     if args.write:
