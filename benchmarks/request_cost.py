@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import secrets
 import statistics
@@ -65,21 +64,13 @@ def main() -> None:
     )
     sys.path.insert(0, str(REPO))
     from django.apps import apps
+    from serving_latency import wsgi_caller
 
     from videorec_site.wsgi import application  # sets Django up, as gunicorn does
 
     viewer_model = apps.get_model("ingestion", "Viewer")
 
-    def call(path: str) -> None:
-        route, _, query = path.partition("?")
-        environ = {
-            "REQUEST_METHOD": "GET", "PATH_INFO": route, "QUERY_STRING": query,
-            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
-            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr,
-        }  # fmt: skip
-        statuses = []
-        b"".join(application(environ, lambda status, headers: statuses.append(status)))
-        assert statuses[0].startswith("200"), (path, statuses[0])
+    call = wsgi_caller(application)
 
     users = viewer_model.objects.count()
     recommend = [f"/recommend/{i * 7919 % users + 1}?topk=10" for i in range(args.requests)]
