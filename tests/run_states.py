@@ -17,3 +17,11 @@ def dead_pid() -> int:
 def in_flight(**fields) -> ModelRun:
     """A run some worker is executing (its recall stage)."""
     return ModelRun.objects.create(status="running", stage="recall", **fields)
+
+
+def train(params: dict, **options) -> ModelRun:
+    """A model run created with ``params`` and trained in-process, every stage."""
+    from recommender.services.training import model_run_create, model_run_execute
+
+    run = model_run_create(triggered_by="test", params=params)
+    return model_run_execute(run_id=run.id, **options)

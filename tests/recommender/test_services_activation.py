@@ -18,16 +18,11 @@ from recommender.services.activation import model_run_activate, model_run_rollba
 from recommender.services.recall_tables import recall_tables_prune
 from recommender.services.runs import TrainingError
 from recommender.services.serving import recommendations_for_viewers
-from recommender.services.training import model_run_create, model_run_execute
+from tests.run_states import train
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def train(params: dict, **options) -> ModelRun:
-    run = model_run_create(triggered_by="test", params=params)
-    return model_run_execute(run_id=run.id, **options)
 
 
 def tables(run: ModelRun) -> tuple[list[tuple], list[tuple]]:

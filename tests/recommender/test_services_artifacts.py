@@ -20,14 +20,9 @@ from recommender.services.artifacts import (
     model_runs_delete,
 )
 from recommender.services.runs import TrainingError
-from recommender.services.training import model_run_create, model_run_execute
+from tests.run_states import train
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def train(params: dict, **options) -> ModelRun:
-    run = model_run_create(triggered_by="test", params=params)
-    return model_run_execute(run_id=run.id, **options)
 
 
 def file_sha256(run: ModelRun) -> str:

@@ -9,14 +9,10 @@ from recommender.engine import training as engine_training
 from recommender.models import ItemNeighbor, ModelRun, PopularItem
 from recommender.services.activation import model_run_rollback
 from recommender.services.runs import TrainingError
-from recommender.services.training import model_run_create, model_run_execute
+from recommender.services.training import model_run_create
+from tests.run_states import train
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def train(params: dict, **options) -> ModelRun:
-    run = model_run_create(triggered_by="test", params=params)
-    return model_run_execute(run_id=run.id, **options)
 
 
 def test_retrain_records_everything_and_activates(synthetic_ratings, fast_params) -> None:
